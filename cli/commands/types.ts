@@ -1,0 +1,5 @@
+import type { Command } from 'commander';
+
+export interface CommandModule {
+  register(program: Command): void;
+}

@@ -1,0 +1,13 @@
+import type { SourceFactory } from './types.ts';
+
+/**
+ * Every source type the edge knows. The runtime never imports an adapter directly:
+ * it looks the `type` of each configured source up here. Factories import their
+ * heavy dependencies (onnxruntime, sharp, ffmpeg, node-opcua) lazily in start().
+ */
+export async function sourceFactories(): Promise<SourceFactory[]> {
+  const list: SourceFactory[] = [];
+  list.push((await import('./air-replay.ts')).airReplayFactory);
+  list.push((await import('./synthetic.ts')).syntheticFactory);
+  return list;
+}

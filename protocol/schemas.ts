@@ -1,0 +1,182 @@
+/**
+ * Payload schemas of protocol v1. Both ends validate against these compiled checkers:
+ * the edge before an item enters its outbox, the cloud before an item enters ingest.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import { MESSAGE_ID_PATTERN } from './ids.ts';
+import { SITE_ID_PATTERN, type UpstreamChannel } from './topics.ts';
+
+const Name = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.\\-]{0,63}$' });
+const TagValue = Type.String({ minLength: 1, maxLength: 256 });
+const FieldValue = Type.Union([Type.Number(), Type.String({ maxLength: 4096 }), Type.Boolean()]);
+/** Observed time, Unix epoch milliseconds. */
+const Millis = Type.Integer({ minimum: 946_684_800_000 /* 2000-01-01 */, maximum: 32_503_680_000_000 });
+
+const Base = {
+  /** Time-ordered unique id (UUIDv7). */
+  id: Type.String({ pattern: MESSAGE_ID_PATTERN }),
+  /** Per-site (per outbox stream) sequence number, gap-free at append time. */
+  seq: Type.Integer({ minimum: 1 }),
+  /** Observed time (device or edge clock). The cloud adds the received time. */
+  ts: Millis,
+};
+
+export const TelemetryItem = Type.Object(
+  {
+    ...Base,
+    kind: Type.Union([Type.Literal('telemetry'), Type.Literal('aggregate')]),
+    /** Measurement name, e.g. `air`, `camera_stats`. */
+    m: Name,
+    tags: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_]{0,63}$' }), TagValue, { maxProperties: 16 }),
+    fields: Type.Record(Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.]{0,63}$' }), FieldValue, { minProperties: 1, maxProperties: 64 }),
+  },
+  { additionalProperties: false },
+);
+
+export const EventItem = Type.Object(
+  {
+    ...Base,
+    kind: Type.Literal('event'),
+    /** Event type, e.g. `camera.offline`, `zone.dwell`, `bike.rental`. */
+    type: Name,
+    /** What raised it (camera id, station id, device id). */
+    source: Type.String({ minLength: 1, maxLength: 128 }),
+    /** `start`/`end` for situations with a duration, `instant` otherwise. */
+    phase: Type.Union([Type.Literal('start'), Type.Literal('end'), Type.Literal('instant')]),
+    /** Groups the start and end of one situation. */
+    key: Type.Optional(Type.String({ maxLength: 128 })),
+    data: Type.Record(Type.String(), Type.Unknown(), { maxProperties: 64 }),
+  },
+  { additionalProperties: false },
+);
+
+export const AlertItem = Type.Object(
+  {
+    ...Base,
+    kind: Type.Literal('alert'),
+    /** Rule id that raised it; one open alert per (site, rule, source) in the cloud. */
+    rule: Type.String({ minLength: 1, maxLength: 128 }),
+    source: Type.String({ minLength: 1, maxLength: 128 }),
+    /** `raise` opens (or refreshes) an alert, `clear` says the data cleared it. */
+    state: Type.Union([Type.Literal('raise'), Type.Literal('clear')]),
+    severity: Type.Union([Type.Literal('info'), Type.Literal('warning'), Type.Literal('critical')]),
+    message: Type.String({ maxLength: 1024 }),
+    data: Type.Record(Type.String(), Type.Unknown(), { maxProperties: 64 }),
+  },
+  { additionalProperties: false },
+);
+
+export const SnapshotItem = Type.Object(
+  {
+    ...Base,
+    kind: Type.Literal('snapshot'),
+    /** Id of the event this evidence belongs to. */
+    ref: Type.String({ pattern: MESSAGE_ID_PATTERN }),
+    role: Type.Union([Type.Literal('frame'), Type.Literal('crop')]),
+    contentType: Type.Literal('image/jpeg'),
+    /** Base64 of the image bytes. */
+    data: Type.String({ maxLength: 1_400_000 }),
+  },
+  { additionalProperties: false },
+);
+
+export const CommandResultItem = Type.Object(
+  {
+    ...Base,
+    kind: Type.Literal('cmdres'),
+    cmdId: Type.String({ minLength: 1, maxLength: 128 }),
+    ok: Type.Boolean(),
+    result: Type.Record(Type.String(), Type.Unknown()),
+  },
+  { additionalProperties: false },
+);
+
+export const Item = Type.Union([TelemetryItem, EventItem, AlertItem, SnapshotItem, CommandResultItem]);
+export type TelemetryItem = Static<typeof TelemetryItem>;
+export type EventItem = Static<typeof EventItem>;
+export type AlertItem = Static<typeof AlertItem>;
+export type SnapshotItem = Static<typeof SnapshotItem>;
+export type CommandResultItem = Static<typeof CommandResultItem>;
+export type Item = Static<typeof Item>;
+export type ItemKind = Item['kind'];
+/** An item before the outbox stamps it with id and seq. */
+export type NewItem = Item extends infer I ? (I extends Item ? Omit<I, 'id' | 'seq'> : never) : never;
+
+export const MAX_BATCH_ITEMS = 2000;
+
+/** One upstream MQTT message: a batch of items of one channel from one outbox stream. */
+export const Batch = Type.Object(
+  {
+    v: Type.Literal(1),
+    site: Type.String({ pattern: SITE_ID_PATTERN }),
+    /** Id of the outbox stream (a new outbox file starts a new stream, seq restarts at 1). */
+    stream: Type.String({ pattern: '^[A-Za-z0-9_-]{8,40}$' }),
+    sentAt: Millis,
+    items: Type.Array(Type.Unknown(), { minItems: 1, maxItems: MAX_BATCH_ITEMS }),
+  },
+  { additionalProperties: false },
+);
+export type Batch = Static<typeof Batch>;
+
+export const SiteStatus = Type.Object(
+  {
+    v: Type.Literal(1),
+    site: Type.String({ pattern: SITE_ID_PATTERN }),
+    online: Type.Boolean(),
+    ts: Millis,
+    /** Free-form health of the site: outbox depth, autonomy hours, models, cameras… */
+    health: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+);
+export type SiteStatus = Static<typeof SiteStatus>;
+
+export const Command = Type.Object(
+  {
+    v: Type.Literal(1),
+    id: Type.String({ minLength: 1, maxLength: 128 }),
+    name: Type.String({ pattern: '^[a-z][a-z0-9.-]{0,63}$' }),
+    args: Type.Record(Type.String(), Type.Unknown()),
+    issuedAt: Millis,
+    expiresAt: Type.Optional(Millis),
+  },
+  { additionalProperties: false },
+);
+export type Command = Static<typeof Command>;
+
+export const checkers = {
+  batch: TypeCompiler.Compile(Batch),
+  item: TypeCompiler.Compile(Item),
+  telemetry: TypeCompiler.Compile(TelemetryItem),
+  event: TypeCompiler.Compile(EventItem),
+  alert: TypeCompiler.Compile(AlertItem),
+  snapshot: TypeCompiler.Compile(SnapshotItem),
+  cmdres: TypeCompiler.Compile(CommandResultItem),
+  status: TypeCompiler.Compile(SiteStatus),
+  command: TypeCompiler.Compile(Command),
+};
+
+/** Which channel carries each kind, and which kinds a channel accepts. */
+export const CHANNEL_OF_KIND: Record<ItemKind, UpstreamChannel> = {
+  telemetry: 'telemetry',
+  aggregate: 'telemetry',
+  event: 'events',
+  alert: 'alerts',
+  snapshot: 'snapshots',
+  cmdres: 'cmdres',
+};
+
+/**
+ * Outbox priority of each kind; lower sends first and is evicted last
+ * (alert > event > aggregate > raw telemetry > snapshot).
+ */
+export const PRIORITY_OF_KIND: Record<ItemKind, number> = {
+  alert: 0,
+  cmdres: 1,
+  event: 1,
+  aggregate: 2,
+  telemetry: 3,
+  snapshot: 4,
+};
+export const PRIORITY_NAMES = ['alert', 'event', 'aggregate', 'telemetry', 'snapshot'] as const;

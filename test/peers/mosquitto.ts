@@ -1,0 +1,39 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { freePort, tempDir, waitForPort } from './ports.ts';
+import { OwnedProcess } from './process.ts';
+
+/** A throwaway mosquitto 2 broker on a free loopback port with its own config. */
+export class MosquittoPeer {
+  proc?: OwnedProcess;
+  readonly dir: string;
+  port = 0;
+  constructor(private readonly opts: { extraConfig?: string[]; persistence?: boolean } = {}) { this.dir = tempDir('mosq-'); }
+  get url(): string { return `mqtt://127.0.0.1:${this.port}`; }
+
+  static available(): boolean {
+    try { execFileSync('bash', ['-c', 'command -v mosquitto'], { stdio: 'ignore' }); return true; } catch { return false; }
+  }
+
+  async start(): Promise<this> {
+    if (!this.port) this.port = await freePort();
+    const conf = path.join(this.dir, 'mosquitto.conf');
+    fs.writeFileSync(conf, [
+      `listener ${this.port} 127.0.0.1`,
+      'allow_anonymous true',
+      `persistence ${this.opts.persistence === false ? 'false' : 'true'}`,
+      `persistence_location ${this.dir}/`,
+      'max_queued_messages 100000',
+      'max_inflight_messages 0',
+      'log_type error',
+      ...(this.opts.extraConfig ?? []), '',
+    ].join('\n'));
+    const bin = fs.existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
+    this.proc = new OwnedProcess(bin, ['-c', conf]);
+    await waitForPort(this.port);
+    return this;
+  }
+
+  async stop(): Promise<void> { await this.proc?.stop(); }
+}
