@@ -1,0 +1,191 @@
+import type { NewItem } from '../../../protocol/schemas.ts';
+import { CodedError } from '../../../lib/errors.ts';
+import { FLAG_MEANING, type Flag, type Reading, isValid, readingKey } from '../readings/reading.ts';
+import { type InstrumentRule, type LimitRule, type MissingRule, type Rule, matches } from './rules.ts';
+
+type Severity = 'info' | 'warning' | 'critical';
+interface Who { station: string; outlet?: string; pollutant: string; unit: string }
+interface LimitState extends Who { raised: boolean; streak: number; clearStreak: number; samples: Array<[number, number]> }
+interface MissingState extends Who { lastSeen: number; raised: boolean }
+interface InstrumentState extends Who { raised: boolean; streak: number; flags: Flag[]; since: number }
+
+/** Persisted part of the state (what must survive a restart so raise/clear stay paired). */
+export interface AlertSnapshot { raised: Array<{ rule: string; source: string }> }
+
+/**
+ * Evaluates alert rules on readings at the edge (pure logic, no I/O, no clock of its own:
+ * time comes from the readings' observedAt and from `tick(now)`). Output is protocol alert items:
+ * exactly one `raise` when a situation starts and one `clear` when it ends, per (rule, source),
+ * where source is `station[/outlet]/pollutant`.
+ */
+export class AlertEngine {
+  private readonly limit = new Map<string, LimitState>();
+  private readonly missing = new Map<string, MissingState>();
+  private readonly instrument = new Map<string, InstrumentState>();
+  private restored = new Set<string>();
+  private counts = { readings: 0, raised: 0, cleared: 0 };
+
+  constructor(private readonly rules: Rule[]) {
+    const seen = new Set<string>();
+    for (const r of rules) {
+      if (seen.has(r.id)) throw new CodedError('ALERT_RULE_DUPLICATE', `alert rule id "${r.id}" is used twice; give every rule its own id`, { rule: r.id });
+      seen.add(r.id);
+      if (r.kind === 'limit' && r.clearAt !== undefined && r.clearAt > r.limit) {
+        throw new CodedError('ALERT_RULE_INVALID', `alert rule "${r.id}": clearAt (${r.clearAt}) must be ≤ limit (${r.limit}) for hysteresis`, { rule: r.id });
+      }
+    }
+  }
+
+  process(r: Reading): NewItem[] {
+    this.counts.readings++;
+    const out: NewItem[] = [];
+    const key = readingKey(r);
+    for (const rule of this.rules) {
+      if (!matches(rule.match, r)) continue;
+      const sk = `${rule.id}|${key}`;
+      if (rule.kind === 'limit') this.evalLimit(rule, sk, r, out);
+      else if (rule.kind === 'instrument') this.evalInstrument(rule, sk, r, out);
+      else this.seen(rule, sk, r, out);
+    }
+    return out;
+  }
+
+  /** Missing-data check at `now` (wall clock live, replay watermark in a replay). */
+  tick(now: number): NewItem[] {
+    const out: NewItem[] = [];
+    for (const rule of this.rules) {
+      if (rule.kind !== 'missing') continue;
+      for (const e of rule.expect) {
+        const key = readingKey(e);
+        const sk = `${rule.id}|${key}`;
+        if (!this.missing.has(sk)) this.missing.set(sk, { ...e, unit: '', lastSeen: now, raised: this.restored.has(sk) });
+      }
+    }
+    for (const [sk, s] of this.missing) {
+      const rule = this.rules.find((x) => x.id === sk.slice(0, sk.indexOf('|'))) as MissingRule;
+      const ms = rule.afterMinutes * 60_000;
+      if (!s.raised && now - s.lastSeen >= ms) {
+        s.raised = true;
+        const mins = Math.round((now - s.lastSeen) / 60_000);
+        out.push(this.alert(rule, sk, s, 'raise', now, `${s.pollutant} at ${where(s)}: no data for ${mins} min (rule: ${rule.afterMinutes} min)`, { lastSeen: s.lastSeen, afterMinutes: rule.afterMinutes }));
+      }
+    }
+    return out;
+  }
+
+  snapshot(): AlertSnapshot {
+    const raised: AlertSnapshot['raised'] = [];
+    for (const m of [this.limit, this.missing, this.instrument] as Array<Map<string, { raised: boolean }>>) {
+      for (const [sk, s] of m) if (s.raised) raised.push({ rule: sk.slice(0, sk.indexOf('|')), source: sk.slice(sk.indexOf('|') + 1) });
+    }
+    for (const sk of this.restored) raised.push({ rule: sk.slice(0, sk.indexOf('|')), source: sk.slice(sk.indexOf('|') + 1) });
+    return { raised };
+  }
+
+  /** After a restart: alerts that were open stay open (no second raise), and will clear normally. */
+  restore(s: AlertSnapshot): void {
+    for (const { rule, source } of s.raised) if (this.rules.some((r) => r.id === rule)) this.restored.add(`${rule}|${source}`);
+  }
+
+  stats(): Record<string, number> {
+    let open = 0;
+    for (const m of [this.limit, this.missing, this.instrument] as Array<Map<string, { raised: boolean }>>) for (const s of m.values()) if (s.raised) open++;
+    return { ...this.counts, open: open + this.restored.size };
+  }
+
+  private takeRestored(sk: string): boolean {
+    return this.restored.delete(sk);
+  }
+
+  private evalLimit(rule: LimitRule, sk: string, r: Reading, out: NewItem[]): void {
+    let s = this.limit.get(sk);
+    if (!s) {
+      s = { station: r.station, outlet: r.outlet, pollutant: r.pollutant, unit: r.unit, raised: this.takeRestored(sk), streak: 0, clearStreak: 0, samples: [] };
+      this.limit.set(sk, s);
+    }
+    // An instrument not in normal state (calibration, maintenance, fault...) never raises an exceedance.
+    if (!isValid(r)) return;
+    s.unit = r.unit;
+    let v = r.value;
+    let window: Record<string, unknown> = {};
+    if (rule.average) {
+      const from = r.observedAt - rule.average.windowMinutes * 60_000;
+      s.samples.push([r.observedAt, r.value]);
+      s.samples.sort((a, b) => a[0] - b[0]);
+      while (s.samples.length && s.samples[0][0] <= from) s.samples.shift();
+      if (s.samples.length < rule.average.minSamples) return;
+      v = Math.round((s.samples.reduce((a, x) => a + x[1], 0) / s.samples.length) * 1000) / 1000;
+      window = { windowMinutes: rule.average.windowMinutes, samples: s.samples.length };
+    }
+    const clearAt = rule.clearAt ?? rule.limit;
+    const what = rule.average ? `${rule.average.windowMinutes}-min average` : 'value';
+    if (!s.raised) {
+      s.streak = v > rule.limit ? s.streak + 1 : 0;
+      if (s.streak >= rule.consecutive) {
+        s.raised = true;
+        s.clearStreak = 0;
+        const n = rule.consecutive > 1 ? ` for ${rule.consecutive} consecutive readings` : '';
+        out.push(this.alert(rule, sk, s, 'raise', r.observedAt, `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} above limit ${rule.limit}${n}`, { value: v, limit: rule.limit, clearAt, consecutive: rule.consecutive, ...window }));
+      }
+    } else {
+      s.clearStreak = v <= clearAt ? s.clearStreak + 1 : 0;
+      if (s.clearStreak >= rule.clearConsecutive) {
+        s.raised = false;
+        s.streak = 0;
+        out.push(this.alert(rule, sk, s, 'clear', r.observedAt, `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} back at or below ${clearAt}`, { value: v, limit: rule.limit, clearAt, clearConsecutive: rule.clearConsecutive, ...window }));
+      }
+    }
+  }
+
+  private evalInstrument(rule: InstrumentRule, sk: string, r: Reading, out: NewItem[]): void {
+    let s = this.instrument.get(sk);
+    if (!s) {
+      s = { station: r.station, outlet: r.outlet, pollutant: r.pollutant, unit: r.unit, raised: this.takeRestored(sk), streak: 0, flags: [], since: r.observedAt };
+      this.instrument.set(sk, s);
+    }
+    const f = r.flag;
+    if (rule.flags.includes(f)) {
+      if (s.streak === 0) { s.since = r.observedAt; s.flags = []; }
+      s.streak++;
+      if (!s.flags.includes(f)) s.flags.push(f);
+      if (!s.raised && s.streak >= rule.consecutive) {
+        s.raised = true;
+        out.push(this.alert(rule, sk, s, 'raise', r.observedAt, `${r.pollutant} instrument at ${where(s)}: ${FLAG_MEANING[f]} (flag ${f})`, { flag: f, value: Number.isFinite(r.value) ? r.value : null, since: s.since, ...(r.status ? { status: r.status } : {}) }));
+      }
+    } else {
+      // Any flag outside the rule's list (N, or e.g. T/S when not listed) means the instrument is back.
+      s.streak = 0;
+      if (s.raised) {
+        s.raised = false;
+        out.push(this.alert(rule, sk, s, 'clear', r.observedAt, `${r.pollutant} instrument at ${where(s)}: back to ${FLAG_MEANING[f]} (flag ${f})`, { flag: f, flagsSeen: s.flags, since: s.since }));
+      }
+    }
+  }
+
+  private seen(rule: MissingRule, sk: string, r: Reading, out: NewItem[]): void {
+    let s = this.missing.get(sk);
+    if (!s) {
+      s = { station: r.station, outlet: r.outlet, pollutant: r.pollutant, unit: r.unit, lastSeen: r.observedAt, raised: this.takeRestored(sk) };
+      this.missing.set(sk, s);
+    }
+    s.unit = r.unit;
+    if (r.observedAt > s.lastSeen) s.lastSeen = r.observedAt;
+    if (s.raised) {
+      s.raised = false;
+      out.push(this.alert(rule, sk, s, 'clear', r.observedAt, `${r.pollutant} at ${where(s)}: data again`, { afterMinutes: rule.afterMinutes }));
+    }
+  }
+
+  private alert(rule: Rule, sk: string, who: Who, state: 'raise' | 'clear', ts: number, message: string, extra: Record<string, unknown>): NewItem {
+    if (state === 'raise') this.counts.raised++;
+    else this.counts.cleared++;
+    const severity: Severity = rule.severity ?? (rule.kind === 'limit' ? 'critical' : 'warning');
+    const data: Record<string, unknown> = { type: rule.kind === 'instrument' ? 'instrument' : rule.kind === 'missing' ? 'missing' : 'exceedance', station: who.station, pollutant: who.pollutant, unit: who.unit, ...extra };
+    if (who.outlet) data.outlet = who.outlet;
+    return { kind: 'alert', ts, rule: rule.id, source: sk.slice(sk.indexOf('|') + 1), state, severity, message: message.slice(0, 1024), data };
+  }
+}
+
+function where(w: { station: string; outlet?: string }): string {
+  return w.outlet ? `${w.station}/${w.outlet}` : w.station;
+}

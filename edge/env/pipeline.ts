@@ -1,0 +1,141 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { NewItem } from '../../protocol/schemas.ts';
+import type { SourceContext } from '../sources/types.ts';
+import { validateConfig } from '../../lib/config.ts';
+import { DEFAULT_RANGES, RangeChecker, RangesSchema } from './readings/range.ts';
+import { type Reading, ReadingSchema, toTelemetry } from './readings/reading.ts';
+import { AggregateConfigSchema, Aggregator } from './aggregate/aggregator.ts';
+import { AlertEngine, type AlertSnapshot } from './alerts/engine.ts';
+import { RulesSchema } from './alerts/rules.ts';
+
+/**
+ * The env stage every environmental source shares (Modbus, OPC UA, HJ 212):
+ * readings → range check → raw telemetry items + closed minute/hour aggregates + alert items.
+ * Pure and synchronous; `EnvEmitter` below binds it to a SourceContext (outbox) and a timer.
+ */
+export const EnvPipelineConfigSchema = Type.Object(
+  {
+    /** Emit one telemetry item per reading (off for high-rate sources that only need aggregates). */
+    raw: Type.Boolean({ default: true }),
+    measurement: Type.String({ default: 'env' }),
+    /** Plausibility ranges per pollutant; replaces the defaults when given. */
+    ranges: Type.Optional(RangesSchema),
+    /** `false` turns aggregation off. */
+    aggregate: Type.Union([AggregateConfigSchema, Type.Literal(false)], { default: {} }),
+    alerts: RulesSchema,
+    /**
+     * Time for closing windows and missing-data checks: `wall` = the gateway clock (live sources),
+     * `observed` = the newest observedAt seen (replays, backfills).
+     */
+    clock: Type.Union([Type.Literal('wall'), Type.Literal('observed')], { default: 'wall' }),
+    /** How often EnvEmitter calls tick(). */
+    tickMs: Type.Integer({ minimum: 50, default: 1000 }),
+  },
+  { additionalProperties: false, default: {} },
+);
+export type EnvPipelineConfig = Static<typeof EnvPipelineConfigSchema>;
+
+const readingCheck = TypeCompiler.Compile(ReadingSchema);
+
+export function parsePipelineConfig(raw: unknown, source = 'env pipeline'): EnvPipelineConfig {
+  return validateConfig(EnvPipelineConfigSchema, raw ?? {}, source, 'ENV_CONFIG_INVALID');
+}
+
+export class EnvPipeline {
+  readonly ranges: RangeChecker;
+  readonly aggregator?: Aggregator;
+  readonly alerts: AlertEngine;
+  private watermark = -Infinity;
+  private counts = { readings: 0, rejected: 0 };
+  private readonly now: () => number;
+
+  constructor(readonly cfg: EnvPipelineConfig = parsePipelineConfig({}), opts: { now?: () => number } = {}) {
+    this.ranges = new RangeChecker(cfg.ranges ?? DEFAULT_RANGES);
+    if (cfg.aggregate !== false) this.aggregator = new Aggregator(cfg.aggregate);
+    this.alerts = new AlertEngine(cfg.alerts);
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** Readings in, items out (telemetry first, then aggregates and alerts in observed order). */
+  push(readings: Reading[]): NewItem[] {
+    const out: NewItem[] = [];
+    for (const raw of readings) {
+      // NaN/Infinity fail the schema's Number but are kept and marked (qc not_finite), never dropped.
+      const shape = typeof raw?.value === 'number' && !Number.isFinite(raw.value) ? { ...raw, value: 0 } : raw;
+      if (!readingCheck.Check(shape)) {
+        this.counts.rejected++;
+        continue;
+      }
+      this.counts.readings++;
+      const r = this.ranges.check(raw);
+      if (r.observedAt > this.watermark) this.watermark = r.observedAt;
+      if (this.cfg.raw) out.push(toTelemetry(r, { measurement: this.cfg.measurement }));
+      if (this.aggregator) out.push(...this.aggregator.add(r));
+      out.push(...this.alerts.process(r));
+    }
+    if (this.cfg.clock === 'observed' && readings.length) out.push(...this.tick());
+    return out;
+  }
+
+  /** Close due windows and check for missing data at `now` (default: the configured clock). */
+  tick(now = this.clockNow()): NewItem[] {
+    if (!Number.isFinite(now)) return [];
+    return [...(this.aggregator?.advance(now) ?? []), ...this.alerts.tick(now)];
+  }
+
+  /** At shutdown: partial windows out. */
+  flush(): NewItem[] {
+    return this.aggregator?.flush() ?? [];
+  }
+
+  clockNow(): number {
+    return this.cfg.clock === 'observed' ? this.watermark : this.now();
+  }
+
+  stats(): Record<string, unknown> {
+    return { ...this.counts, range: this.ranges.stats(), aggregate: this.aggregator?.stats(), alerts: this.alerts.stats() };
+  }
+}
+
+/**
+ * Binds a pipeline to a source's context: emits the items durably, ticks on a timer and keeps
+ * the open-alert set in the outbox checkpoint (same transaction as the items), so a restart
+ * neither raises an open alert twice nor forgets to clear it.
+ */
+export class EnvEmitter {
+  private timer?: NodeJS.Timeout;
+  private readonly key: string;
+  constructor(private readonly ctx: SourceContext, readonly pipeline: EnvPipeline, sourceId: string) {
+    this.key = `env.alerts:${sourceId}`;
+    const saved = ctx.checkpoint(this.key);
+    if (saved) {
+      try {
+        pipeline.alerts.restore(JSON.parse(saved) as AlertSnapshot);
+      } catch (err) {
+        ctx.log.warn({ err, key: this.key }, 'ignoring unreadable alert checkpoint');
+      }
+    }
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => this.emitItems(this.pipeline.tick()), this.pipeline.cfg.tickMs);
+    this.timer.unref?.();
+  }
+
+  emit(readings: Reading[]): void {
+    this.emitItems(this.pipeline.push(readings));
+  }
+
+  stop(flush = true): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (flush) this.emitItems(this.pipeline.flush());
+  }
+
+  private emitItems(items: NewItem[]): void {
+    if (!items.length) return;
+    const hasAlert = items.some((i) => i.kind === 'alert');
+    this.ctx.emit(items, hasAlert ? { key: this.key, value: JSON.stringify(this.pipeline.alerts.snapshot()) } : undefined);
+  }
+}
