@@ -124,6 +124,7 @@ export function decodeFrame(input: Buffer | string, opts: DecodeOptions = {}): H
   const plainBytes = encrypted ? Buffer.from(plainSeg, 'utf8') : undefined;
   const plainLen = plainBytes ? plainBytes.length : wireLen;
   if (declared !== wireLen && declared !== plainLen) {
+    if (encrypted) fail(E.DECRYPT, `decrypted data segment has ${plainLen} bytes, length field says ${declared}: wrong SM4 key for MN ${hdr.MN} or corrupted frame`, { mn: hdr.MN });
     fail(E.BAD_LENGTH, `length field says ${declared} but the data segment has ${wireLen} bytes${encrypted ? ` (${plainLen} decrypted)` : ''}`, { declared, actual: wireLen });
   }
   const computed = crcHex(plainBytes ? crc16(plainBytes) : crc16(buf, segStart, segEnd));

@@ -214,11 +214,6 @@ export class Hj212Server extends EventEmitter {
     if (frame.cn === CN.HEARTBEAT) this.counters.heartbeats++;
     const key = `${frame.mn}|${frame.cn}|${frame.cp.DataTime ?? frame.qn}|${frame.pno ?? ''}`;
     const duplicate = readings.length > 0 && this.seen.has(key);
-    if (readings.length > 0 && !duplicate) {
-      this.seen.set(key, true);
-      if (this.seen.size > 50_000) this.seen.delete(this.seen.keys().next().value as string);
-    }
-    if (duplicate) this.counters.duplicates++;
     const ev: AcceptedFrame = { frame, readings: duplicate ? [] : readings, station: st.cfg, duplicate, remote };
     try {
       await this.opts.onFrame?.(ev);
@@ -227,6 +222,12 @@ export class Hj212Server extends EventEmitter {
       this.reject('HJ212_STORE', err, remote);
       return;
     }
+    // remember the frame only once stored, so a re-send after a failed store is not a "duplicate"
+    if (readings.length > 0 && !duplicate) {
+      this.seen.set(key, true);
+      if (this.seen.size > 50_000) this.seen.delete(this.seen.keys().next().value as string);
+    }
+    if (duplicate) this.counters.duplicates++;
     this.counters.accepted++;
     this.counters.readings += ev.readings.length;
     this.emit('frame', ev);
