@@ -1,28 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { rootLogger } from '../../lib/log.ts';
-import { Registry } from 'prom-client';
 import { dataFile } from '../../lib/data-dir.ts';
-import { checkers, type Item, type NewItem } from '../../protocol/schemas.ts';
-import type { SourceContext } from '../sources/types.ts';
+import { checkers } from '../../protocol/schemas.ts';
+import { memoryContext } from './test-context.ts';
 import { beijingTime, readPrsaCsv } from './readings/prsa-csv.ts';
 import { EnvEmitter, EnvPipeline, parsePipelineConfig } from './pipeline.ts';
-
-/** In-memory SourceContext: records emits and checkpoints like the outbox would. */
-function memCtx() {
-  const items: NewItem[] = [];
-  const cps = new Map<string, string>();
-  let seq = 0;
-  const ctx: SourceContext = {
-    site: 'site-1', log: rootLogger, metrics: new Registry(), stateDir: '/tmp', configDir: '/tmp',
-    emit(batch, checkpoint) {
-      items.push(...batch);
-      if (checkpoint) cps.set(checkpoint.key, checkpoint.value);
-      return batch.map((b) => ({ ...b, id: `0190a5a0-0000-7000-8000-${String(++seq).padStart(12, '0')}`, seq }) as Item);
-    },
-    checkpoint: (k) => cps.get(k),
-  };
-  return { ctx, items, cps };
-}
 
 afterEach(() => vi.useRealTimers());
 
@@ -58,7 +39,7 @@ describe('EnvPipeline', () => {
 
   it('EnvEmitter: wall-clock ticks close windows and raise missing-data alerts; alert state is checkpointed', () => {
     vi.useFakeTimers({ now: Date.UTC(2024, 0, 1, 12, 0, 0) });
-    const { ctx, items, cps } = memCtx();
+    const { ctx, items, checkpoints: cps } = memoryContext();
     const cfg = parsePipelineConfig({ tickMs: 1000, aggregate: { periodsSec: [60], graceMs: 1000 }, alerts: [{ id: 'gap', kind: 'missing', match: {}, afterMinutes: 2 }, { id: 'hi', kind: 'limit', match: {}, limit: 10 }] });
     const em = new EnvEmitter(ctx, new EnvPipeline(cfg), 'mb1');
     em.start();
