@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.ts';
-import type { NewItem } from '../../protocol/schemas.ts';
+import type { Item, NewItem } from '../../protocol/schemas.ts';
 
 /**
  * What a source gets from the edge runtime. `emit` appends durably to the outbox
@@ -17,7 +17,8 @@ export interface SourceContext {
   readonly stateDir: string;
   /** Directory the config file lives in; relative paths in source config resolve against it. */
   readonly configDir: string;
-  emit(items: NewItem[], checkpoint?: { key: string; value: string }): void;
+  /** Returns the stamped items (id, seq) in the same order. */
+  emit(items: NewItem[], checkpoint?: { key: string; value: string }): Item[];
   checkpoint(key: string): string | undefined;
 }
 

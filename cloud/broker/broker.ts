@@ -1,0 +1,151 @@
+import fs from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Counter, type Registry } from 'prom-client';
+import { CodedError, errMessage } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import { isValidSiteId, topics } from '../../protocol/topics.ts';
+import type { DeviceRegistry } from '../devices/registry.ts';
+import type { Ingest } from '../ingest/ingest.ts';
+import { aclAllowsPublish, aclAllowsSubscribe } from './acl.ts';
+
+export interface BrokerOptions {
+  host: string;
+  port: number;
+  /** PEM files; when both are set the listener speaks TLS (mqtts). */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** How often revocations are checked (a revoked device is cut off within this). */
+  revocationPollMs: number;
+}
+
+type SiteClient = Client & { site?: string };
+
+/**
+ * Embedded MQTT broker (aedes) with device authentication and the per-site ACL.
+ *
+ * aedes writes the PUBACK of a QoS 1 publish *before* delivering it to subscribers, so
+ * ingest runs inside `authorizePublish`: the message is validated and durably spooled
+ * (or dead-lettered) before aedes acknowledges it, and if the spool fails the publish
+ * is refused and the edge keeps the row. This makes "deleted from the outbox only after
+ * PUBACK" mean "deleted only after the cloud has it on disk".
+ */
+export class EmbeddedBroker {
+  readonly aedes: Aedes;
+  private server?: net.Server;
+  private pollTimer?: NodeJS.Timeout;
+  private lastPoll = Date.now();
+  private readonly m;
+  port = 0;
+
+  constructor(private readonly opts: BrokerOptions, private readonly devices: DeviceRegistry, private readonly ingest: Ingest, private readonly log: Logger, registry: Registry) {
+    this.m = {
+      auth: new Counter({ name: 'cityedge_broker_auth_total', help: 'device authentications', labelNames: ['result'], registers: [registry] }),
+      denied: new Counter({ name: 'cityedge_broker_acl_denied_total', help: 'publishes and subscriptions refused by the ACL', labelNames: ['op'], registers: [registry] }),
+    };
+    this.aedes = new Aedes({
+      authenticate: (client, username, password, done) => {
+        const c = client as SiteClient;
+        const site = username ?? '';
+        if (!isValidSiteId(site)) {
+          this.m.auth.inc({ result: 'refused' });
+          const e = Object.assign(new Error('bad username'), { returnCode: 4 });
+          return done(e as never, false);
+        }
+        this.devices.verify(site, password).then((ok) => {
+          this.m.auth.inc({ result: ok ? 'ok' : 'refused' });
+          if (!ok) {
+            this.log.warn({ site, clientId: client.id }, 'device authentication refused');
+            return done(Object.assign(new Error('bad username or password'), { returnCode: 4 }) as never, false);
+          }
+          c.site = site;
+          done(null, true);
+        }, (err) => done(err as never, false));
+      },
+      authorizePublish: (client, packet, done) => this.authorizePublish(client as SiteClient | null, packet, done),
+      authorizeSubscribe: (client, sub, done) => {
+        const site = (client as SiteClient).site;
+        if (!site || !aclAllowsSubscribe(site, sub.topic)) {
+          this.m.denied.inc({ op: 'subscribe' });
+          this.log.warn({ site, topic: sub.topic }, 'subscription refused by ACL');
+          // A null subscription is a SUBACK failure (0x80) [MQTT-3.9.3-1] without dropping the connection.
+          return done(null, null as unknown as Subscription);
+        }
+        done(null, sub);
+      },
+    });
+  }
+
+  private authorizePublish(client: SiteClient | null, packet: PublishPacket, done: (err?: Error | null) => void): void {
+    if (!client) return done(); // the cloud's own publishes (commands)
+    const site = client.site;
+    if (!site || !aclAllowsPublish(site, packet.topic)) {
+      this.m.denied.inc({ op: 'publish' });
+      this.log.warn({ site, topic: packet.topic }, 'publish refused by ACL; disconnecting');
+      return done(new Error(`site ${site} may not publish to ${packet.topic}`));
+    }
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    try {
+      this.ingest.accept(packet.topic, payload, site);
+    } catch (err) {
+      // Spool failed: refuse, so the edge keeps the row and retries after reconnect.
+      this.log.error({ err: errMessage(err) }, 'ingest spool failed; refusing publish');
+      return done(err as Error);
+    }
+    done();
+  }
+
+  async listen(): Promise<void> {
+    await this.aedes.listen();
+    const { tlsCert, tlsKey } = this.opts;
+    if (!!tlsCert !== !!tlsKey) throw new CodedError('BROKER_TLS_CONFIG', 'broker TLS needs both tlsCert and tlsKey');
+    this.server = tlsCert && tlsKey
+      ? tls.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, this.aedes.handle)
+      : net.createServer(this.aedes.handle);
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', (err) => reject(new CodedError('BROKER_LISTEN', `cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`)));
+      this.server!.listen(this.opts.port, this.opts.host, () => resolve());
+    });
+    this.port = (this.server.address() as net.AddressInfo).port;
+    this.pollTimer = setInterval(() => this.cutOffRevoked(), this.opts.revocationPollMs);
+    this.pollTimer.unref();
+    this.log.info({ port: this.port, tls: !!tlsCert }, 'embedded MQTT broker listening');
+  }
+
+  /** Disconnect clients whose device was revoked since the last poll (CLI revocations land in the DB). */
+  private cutOffRevoked(): void {
+    const since = this.lastPoll - this.opts.revocationPollMs; // overlap: never miss one at the boundary
+    this.lastPoll = Date.now();
+    const revoked = new Set(this.devices.revokedSince(since));
+    if (!revoked.size) return;
+    for (const c of this.clients()) {
+      if (c.site && revoked.has(c.site)) {
+        this.log.warn({ site: c.site }, 'device revoked; disconnecting');
+        c.close();
+      }
+    }
+  }
+
+  /** Publish a command to a site (QoS 1). */
+  async publishCommand(site: string, name: string, payload: unknown): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.aedes.publish({ cmd: 'publish', topic: topics.command(site, name), payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  private clients(): SiteClient[] {
+    return Object.values((this.aedes as unknown as { clients: Record<string, SiteClient> }).clients);
+  }
+
+  connectedSites(): string[] {
+    return (this.clients()).filter((c) => c.site && c.connected).map((c) => c.site!);
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pollTimer);
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+

@@ -1,0 +1,265 @@
+import { EventEmitter } from 'node:events';
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { CodedError, errMessage } from '../../lib/errors.ts';
+import type { Logger } from '../../lib/log.ts';
+import { checkers, type Item } from '../../protocol/schemas.ts';
+import { parseTopic } from '../../protocol/topics.ts';
+import { schemaError, validateItem } from '../../protocol/validate.ts';
+import type { CloudDb } from '../db.ts';
+import { DeadLetters } from './dead-letters.ts';
+import { SeenRanges } from './seen-ranges.ts';
+
+export interface IngestOptions {
+  maxMessageBytes: number;
+  /** Items whose observed time is further in the future than this are rejected (device clocks lie). */
+  maxFutureMs: number;
+  /** Spool rows per sink call. */
+  writeBatch: number;
+  /** How long new rows may wait to fill a batch, ms. */
+  lingerMs: number;
+}
+
+export interface SpooledItem { site: string; received: number; item: Item }
+
+/** A consumer of admitted items of some kinds. Must be idempotent: a crash between write and spool delete repeats it. */
+export interface IngestSink {
+  readonly name: string;
+  readonly kinds: ReadonlyArray<Item['kind']>;
+  write(items: SpooledItem[]): Promise<void>;
+}
+
+export type AcceptResult = { ok: true; accepted: number; duplicates: number; rejected: number } | { ok: false; code: string; reason: string };
+
+/**
+ * Cloud ingest. `accept` is synchronous and runs where the broker can still withhold
+ * the PUBACK: it validates, dedupes by (site, stream, seq) and appends admitted items
+ * to a durable spool in one SQLite transaction — or dead-letters what is bad (bad
+ * input is acknowledged too, so a poison message is not redelivered forever).
+ * A drain loop then hands spooled items to the sinks (series store, events, …) in
+ * batches and deletes them only after every sink took them; while a sink is down the
+ * spool grows and drains when it is back.
+ */
+export class Ingest extends EventEmitter {
+  readonly deadLetters: DeadLetters;
+  readonly seen: SeenRanges;
+  private readonly sinks: IngestSink[] = [];
+  private readonly st;
+  private drainTimer?: NodeJS.Timeout;
+  private draining = false;
+  private stopped = false;
+  private failures = 0;
+  private sinkHealthy = true;
+  private readonly m;
+
+  constructor(private readonly db: CloudDb, private readonly opts: IngestOptions, private readonly log: Logger, registry: Registry) {
+    super();
+    this.deadLetters = new DeadLetters(db);
+    this.seen = new SeenRanges(db);
+    this.st = {
+      spool: db.prepare('INSERT INTO ingest_spool (site, kind, received, body) VALUES (?, ?, ?, ?)'),
+      peek: db.prepare('SELECT rowid, site, kind, received, body FROM ingest_spool ORDER BY rowid LIMIT ?'),
+      del: db.prepare('DELETE FROM ingest_spool WHERE rowid = ?'),
+      depth: db.prepare('SELECT count(*) AS n FROM ingest_spool'),
+      status: db.prepare('INSERT INTO site_status (site, online, ts, received, health) VALUES (?, ?, ?, ?, ?) ON CONFLICT(site) DO UPDATE SET online = excluded.online, ts = excluded.ts, received = excluded.received, health = coalesce(excluded.health, health) WHERE excluded.ts >= site_status.ts'),
+    };
+    const reg = [registry];
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
+    this.m = {
+      messages: new Counter({ name: 'cityedge_ingest_messages_total', help: 'MQTT messages seen by ingest', labelNames: ['result'], registers: reg }),
+      items: new Counter({ name: 'cityedge_ingest_items_total', help: 'items by outcome (accepted, duplicate, rejected)', labelNames: ['result'], registers: reg }),
+      rejected: new Counter({ name: 'cityedge_ingest_rejected_total', help: 'rejections by error code', labelNames: ['code'], registers: reg }),
+      written: new Counter({ name: 'cityedge_ingest_written_total', help: 'items handed to sinks', labelNames: ['sink'], registers: reg }),
+      sinkErrors: new Counter({ name: 'cityedge_ingest_sink_errors_total', help: 'failed sink writes (retried)', labelNames: ['sink'], registers: reg }),
+      spool: new Gauge({ name: 'cityedge_ingest_spool_items', help: 'items waiting in the durable spool', registers: reg, collect() { this.set(self.spoolDepth()); } }),
+      writeSeconds: new Histogram({ name: 'cityedge_ingest_sink_write_seconds', help: 'sink write latency', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: reg }),
+    };
+  }
+
+  addSink(sink: IngestSink): void {
+    this.sinks.push(sink);
+  }
+
+  spoolDepth(): number {
+    return (this.st.depth.get() as { n: number }).n;
+  }
+
+  get healthy(): boolean {
+    return this.sinkHealthy;
+  }
+
+  /** Counters of outcomes, for tests and the API. */
+  async counts(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const c of [this.m.items, this.m.rejected]) {
+      for (const v of (await c.get()).values) out[`${c === this.m.items ? 'items' : 'rejected'}.${Object.values(v.labels)[0]}`] = v.value;
+    }
+    return out;
+  }
+
+  private reject(topic: string, site: string | null, code: string, reason: string, payload?: Buffer | string): AcceptResult {
+    this.deadLetters.add(topic, site, code, reason, payload);
+    this.m.rejected.inc({ code });
+    this.m.messages.inc({ result: 'rejected' });
+    return { ok: false, code, reason };
+  }
+
+  /**
+   * Admit one MQTT message. Synchronous and durable: when it returns, admitted items
+   * are in the spool and rejections are in the dead-letter table. Throws only when
+   * the database itself fails (then the caller must not acknowledge).
+   * `authSite` is the site the broker authenticated, when known.
+   */
+  accept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
+    let result!: AcceptResult;
+    try {
+      this.db.transaction(() => { result = this.acceptTx(topic, payload, authSite); this.seen.flush(); })();
+    } catch (err) {
+      this.seen.reset();
+      throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
+    }
+    if (result.ok && result.accepted > 0) this.scheduleDrain();
+    return result;
+  }
+
+  private acceptTx(topic: string, payload: Buffer, authSite?: string): AcceptResult {
+    const now = Date.now();
+    const parsed = parseTopic(topic);
+    const site = parsed?.site ?? null;
+    if (payload.length > this.opts.maxMessageBytes) {
+      return this.reject(topic, site, 'INGEST_TOO_LARGE', `message of ${payload.length} bytes exceeds the limit of ${this.opts.maxMessageBytes}`, payload);
+    }
+    if (!parsed || parsed.direction !== 'up') return this.reject(topic, site, 'INGEST_UNKNOWN_TOPIC', `topic ${JSON.stringify(topic)} is not an upstream topic of protocol v1 (ce/v1/<site>/<telemetry|events|alerts|snapshots|status|cmdres>)`, payload);
+    if (authSite && authSite !== parsed.site) return this.reject(topic, site, 'INGEST_SITE_MISMATCH', `authenticated as ${authSite} but published for ${parsed.site}`, payload);
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      return this.reject(topic, site, 'INGEST_BAD_JSON', `payload is not JSON: ${errMessage(err)}`, payload);
+    }
+    if (parsed.channel === 'status') {
+      if (!checkers.status.Check(body)) return this.reject(topic, site, 'INGEST_BAD_SCHEMA', `status: ${schemaError(checkers.status, body)}`, payload);
+      const s = body as { site: string; online: boolean; ts: number; health?: unknown };
+      if (s.site !== parsed.site) return this.reject(topic, site, 'INGEST_SITE_MISMATCH', `status for ${s.site} on ${parsed.site}'s topic`, payload);
+      this.st.status.run(s.site, s.online ? 1 : 0, s.ts, now, s.health ? JSON.stringify(s.health) : null);
+      this.m.messages.inc({ result: 'status' });
+      this.emit('status', s);
+      return { ok: true, accepted: 0, duplicates: 0, rejected: 0 };
+    }
+    if (!checkers.batch.Check(body)) return this.reject(topic, site, 'INGEST_BAD_SCHEMA', `batch: ${schemaError(checkers.batch, body)}`, payload);
+    const batch = body as { site: string; stream: string; items: unknown[] };
+    if (batch.site !== parsed.site) return this.reject(topic, site, 'INGEST_SITE_MISMATCH', `batch for ${batch.site} on ${parsed.site}'s topic`, payload);
+    let accepted = 0;
+    let duplicates = 0;
+    let rejected = 0;
+    for (const raw of batch.items) {
+      let item: Item;
+      try {
+        item = validateItem(raw, parsed.channel);
+      } catch (err) {
+        rejected++;
+        const code = err instanceof CodedError ? `INGEST_${err.code}` : 'INGEST_BAD_ITEM';
+        this.deadLetters.add(topic, site, code, errMessage(err), JSON.stringify(raw));
+        this.m.rejected.inc({ code });
+        continue;
+      }
+      if (item.ts > now + this.opts.maxFutureMs) {
+        rejected++;
+        this.deadLetters.add(topic, site, 'INGEST_FUTURE_TIMESTAMP', `observed time ${new Date(item.ts).toISOString()} is more than ${Math.round(this.opts.maxFutureMs / 1000)} s after the received time ${new Date(now).toISOString()} (check the device clock)`, JSON.stringify(raw));
+        this.m.rejected.inc({ code: 'INGEST_FUTURE_TIMESTAMP' });
+        continue;
+      }
+      if (!this.seen.admit(parsed.site, batch.stream, item.seq)) { duplicates++; continue; }
+      this.st.spool.run(parsed.site, item.kind, now, JSON.stringify(item));
+      accepted++;
+    }
+    this.m.items.inc({ result: 'accepted' }, accepted);
+    if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
+    if (rejected) this.m.items.inc({ result: 'rejected' }, rejected);
+    this.m.messages.inc({ result: rejected ? 'partial' : 'ok' });
+    return { ok: true, accepted, duplicates, rejected };
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.scheduleDrain(0);
+  }
+
+  private scheduleDrain(ms = this.opts.lingerMs): void {
+    if (this.stopped || this.drainTimer) return;
+    this.drainTimer = setTimeout(() => {
+      this.drainTimer = undefined;
+      void this.drain();
+    }, ms);
+  }
+
+  /** Hand spooled items to the sinks until the spool is empty or a sink fails. */
+  private async drain(): Promise<void> {
+    if (this.draining || this.stopped) return;
+    this.draining = true;
+    try {
+      for (;;) {
+        const rows = this.st.peek.all(this.opts.writeBatch) as Array<{ rowid: number; site: string; kind: Item['kind']; received: number; body: string }>;
+        if (!rows.length) break;
+        const ok = await this.deliver(rows);
+        if (!ok) {
+          this.failures++;
+          const backoff = Math.min(5000, 100 * 2 ** Math.min(this.failures, 6));
+          this.drainTimer = setTimeout(() => { this.drainTimer = undefined; void this.drain(); }, backoff);
+          return;
+        }
+        this.failures = 0;
+        if (rows.length < this.opts.writeBatch) break;
+      }
+      this.emit('drained');
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async deliver(rows: Array<{ rowid: number; site: string; kind: Item['kind']; received: number; body: string }>): Promise<boolean> {
+    const items: Array<SpooledItem & { rowid: number }> = rows.map((r) => ({ rowid: r.rowid, site: r.site, received: r.received, item: JSON.parse(r.body) as Item }));
+    const done = new Set<number>();
+    let allOk = true;
+    for (const sink of this.sinks) {
+      const mine = items.filter((i) => sink.kinds.includes(i.item.kind));
+      if (!mine.length) continue;
+      const end = this.m.writeSeconds.startTimer({ sink: sink.name });
+      try {
+        await sink.write(mine);
+        end();
+        this.m.written.inc({ sink: sink.name }, mine.length);
+      } catch (err) {
+        end();
+        allOk = false;
+        this.m.sinkErrors.inc({ sink: sink.name });
+        if (this.sinkHealthy || this.failures % 20 === 0) this.log.warn({ sink: sink.name, err: errMessage(err), waiting: this.spoolDepth() }, 'sink write failed; items stay spooled and are retried');
+        // Items of this sink stay; mark them so a later sink's success does not delete them.
+        for (const i of mine) done.add(i.rowid);
+      }
+    }
+    this.sinkHealthy = allOk;
+    // Delete rows every sink that wanted them took (rows no sink wants are dropped too).
+    this.db.transaction(() => {
+      for (const i of items) if (!done.has(i.rowid)) this.st.del.run(i.rowid);
+    })();
+    if (allOk) this.emit('written', items.length);
+    return allOk;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.drainTimer);
+    this.drainTimer = undefined;
+    while (this.draining) await new Promise((r) => setTimeout(r, 10));
+  }
+
+  /** Drain what is spooled now (used on shutdown and in tests). */
+  async flush(): Promise<void> {
+    const wasStopped = this.stopped;
+    this.stopped = false;
+    while (this.draining) await new Promise((r) => setTimeout(r, 10));
+    await this.drain();
+    this.stopped = wasStopped;
+  }
+}

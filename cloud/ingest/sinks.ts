@@ -1,0 +1,74 @@
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { AlertItem, EventItem, SnapshotItem, TelemetryItem } from '../../protocol/schemas.ts';
+import type { CloudDb } from '../db.ts';
+import type { Point, SeriesStore } from '../store/types.ts';
+import type { IngestSink, SpooledItem } from './ingest.ts';
+
+/**
+ * Telemetry and aggregates → the series store. The point time is the observed time;
+ * the received time is kept as the field `received_ms`. The site is always a tag.
+ */
+export function seriesSink(store: SeriesStore): IngestSink {
+  return {
+    name: 'series',
+    kinds: ['telemetry', 'aggregate'],
+    async write(items: SpooledItem[]) {
+      const points: Point[] = items.map(({ site, received, item }) => {
+        const t = item as TelemetryItem;
+        return { measurement: t.m, tags: { ...t.tags, site }, fields: { ...t.fields, received_ms: received }, time: t.ts };
+      });
+      await store.write(points);
+    },
+  };
+}
+
+/**
+ * Events, alerts and command results → the cloud's `events` table (idempotent by message id).
+ * Listeners (alert lifecycle, rollouts, dashboards) get them through `onItems`.
+ */
+export function eventsSink(db: CloudDb, onItems?: (items: SpooledItem[]) => void | Promise<void>): IngestSink {
+  const insert = db.prepare('INSERT OR IGNORE INTO events (id, site, kind, type, source, ts, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  return {
+    name: 'events',
+    kinds: ['event', 'alert', 'cmdres'],
+    async write(items: SpooledItem[]) {
+      db.transaction(() => {
+        for (const { site, received, item } of items) {
+          const type = item.kind === 'event' ? (item as EventItem).type : item.kind === 'alert' ? (item as AlertItem).rule : 'cmdres';
+          const source = item.kind === 'event' || item.kind === 'alert' ? (item as EventItem | AlertItem).source : site;
+          insert.run(item.id, site, item.kind, type, source, item.ts, received, JSON.stringify(item));
+        }
+      })();
+      await onItems?.(items);
+    },
+  };
+}
+
+/**
+ * Snapshots → content-addressed JPEG files (sha256 name, so a resend is the same file)
+ * plus a row linking them to their event.
+ */
+export function snapshotSink(db: CloudDb, dir: string): IngestSink {
+  fs.mkdirSync(dir, { recursive: true });
+  const insert = db.prepare('INSERT OR IGNORE INTO events (id, site, kind, type, source, ts, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
+  return {
+    name: 'snapshots',
+    kinds: ['snapshot'],
+    async write(items: SpooledItem[]) {
+      for (const { site, received, item } of items) {
+        const s = item as SnapshotItem;
+        const bytes = Buffer.from(s.data, 'base64');
+        const digest = crypto.createHash('sha256').update(bytes).digest('hex');
+        const file = path.join(dir, digest.slice(0, 2), `${digest}.jpg`);
+        if (!fs.existsSync(file)) {
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+          fs.writeFileSync(`${file}.tmp`, bytes);
+          fs.renameSync(`${file}.tmp`, file);
+        }
+        insert.run(s.id, site, 'snapshot', s.role, s.ref, s.ts, received, JSON.stringify({ ...s, data: undefined, sha256: digest, bytes: bytes.length }));
+      }
+    },
+  };
+}

@@ -1,0 +1,141 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { CodedError } from '../../lib/errors.ts';
+import { NAME_RE, type Point, type SeriesQuery, type SeriesResult, type SeriesStore, type Value } from './types.ts';
+
+/**
+ * Embedded series store on SQLite: the default when no InfluxDB URL is configured,
+ * so one machine runs the whole system with nothing else installed. A narrow table
+ * (one row per series, field and time) with the same idempotent overwrite semantics
+ * as InfluxDB; aggregation windows are computed in SQL.
+ */
+export class SqliteStore implements SeriesStore {
+  readonly kind = 'sqlite';
+  private db!: Database.Database;
+  private seriesIds = new Map<string, number>();
+  private st!: {
+    insertSeries: Database.Statement;
+    upsert: Database.Statement;
+  };
+
+  constructor(private readonly file: string) {}
+
+  async init(): Promise<void> {
+    fs.mkdirSync(path.dirname(this.file), { recursive: true });
+    this.db = new Database(this.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS series (
+        id INTEGER PRIMARY KEY,
+        measurement TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        tags TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS series_measurement ON series(measurement);
+      CREATE TABLE IF NOT EXISTS samples (
+        series INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        value,
+        PRIMARY KEY (series, field, time)
+      ) WITHOUT ROWID;
+    `);
+    this.st = {
+      insertSeries: this.db.prepare('INSERT INTO series (measurement, key, tags) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET key = key RETURNING id'),
+      upsert: this.db.prepare('INSERT INTO samples (series, field, time, value) VALUES (?, ?, ?, ?) ON CONFLICT(series, field, time) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  private seriesId(p: Point): number {
+    const tagKeys = Object.keys(p.tags).sort();
+    const key = `${p.measurement}|${tagKeys.map((k) => `${k}=${p.tags[k]}`).join(',')}`;
+    let id = this.seriesIds.get(key);
+    if (id === undefined) {
+      const sorted: Record<string, string> = {};
+      for (const k of tagKeys) sorted[k] = p.tags[k];
+      id = (this.st.insertSeries.get(p.measurement, key, JSON.stringify(sorted)) as { id: number }).id;
+      this.seriesIds.set(key, id);
+    }
+    return id;
+  }
+
+  async write(points: Point[]): Promise<void> {
+    this.db.transaction(() => {
+      for (const p of points) {
+        const sid = this.seriesId(p);
+        for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+      }
+    })();
+  }
+
+  async query(q: SeriesQuery): Promise<SeriesResult> {
+    for (const n of [q.measurement, ...q.fields, ...(q.groupBy ?? []), ...Object.keys(q.tags ?? {})]) {
+      if (!NAME_RE.test(n)) throw new CodedError('STORE_BAD_NAME', `name ${JSON.stringify(n)} is not allowed (letters, digits, _ . -; max 64)`);
+    }
+    const conds = ['measurement = ?'];
+    const args: unknown[] = [q.measurement];
+    const filters = { ...(q.tags ?? {}), ...(q.site ? { site: q.site } : {}) };
+    for (const [k, v] of Object.entries(filters)) { conds.push(`json_extract(tags, ?) = ?`); args.push(`$."${k}"`, v); }
+    const series = this.db.prepare(`SELECT id, tags FROM series WHERE ${conds.join(' AND ')}`).all(...args) as Array<{ id: number; tags: string }>;
+    // Split matching series into result groups by the groupBy tags.
+    const groups = new Map<string, { tags: Record<string, string>; ids: number[] }>();
+    for (const s of series) {
+      const tags = JSON.parse(s.tags) as Record<string, string>;
+      const gt: Record<string, string> = {};
+      for (const k of q.groupBy ?? []) gt[k] = tags[k] ?? '';
+      const gk = JSON.stringify(gt);
+      const g = groups.get(gk) ?? { tags: gt, ids: [] };
+      g.ids.push(s.id);
+      groups.set(gk, g);
+    }
+    const out: SeriesResult = { series: [] };
+    for (const g of [...groups.values()].sort((a, b) => JSON.stringify(a.tags).localeCompare(JSON.stringify(b.tags)))) {
+      const values = q.windowMs ? this.aggregate(g.ids, q) : this.raw(g.ids, q);
+      if (values.length) out.series.push({ tags: g.tags, columns: ['time', ...q.fields], values });
+    }
+    return out;
+  }
+
+  private raw(ids: number[], q: SeriesQuery): Value[][] {
+    const rows = this.db
+      .prepare(`SELECT time, field, value FROM samples WHERE series IN (${ids.map(() => '?').join(',')}) AND field IN (${q.fields.map(() => '?').join(',')}) AND time >= ? AND time < ? ORDER BY time`)
+      .all(...ids, ...q.fields, q.from, q.to) as Array<{ time: number; field: string; value: Value }>;
+    return this.pivot(rows, q);
+  }
+
+  private aggregate(ids: number[], q: SeriesQuery): Value[][] {
+    const w = Math.floor(q.windowMs!);
+    const agg = q.agg ?? 'mean';
+    const expr: Record<string, string> = {
+      mean: 'avg(value)', min: 'min(value)', max: 'max(value)', sum: 'sum(value)', count: 'count(value)',
+      // SQLite: a bare column next to max()/min() takes the value of that row.
+      last: 'value', first: 'value',
+    };
+    const pick = agg === 'last' ? ', max(time)' : agg === 'first' ? ', min(time)' : '';
+    const rows = this.db
+      .prepare(`SELECT (time / ${w}) * ${w} AS bucket, field, ${expr[agg]} AS value${pick} FROM samples WHERE series IN (${ids.map(() => '?').join(',')}) AND field IN (${q.fields.map(() => '?').join(',')}) AND time >= ? AND time < ? GROUP BY bucket, field ORDER BY bucket`)
+      .all(...ids, ...q.fields, q.from, q.to) as Array<{ bucket: number; field: string; value: Value }>;
+    return this.pivot(rows.map((r) => ({ time: r.bucket, field: r.field, value: r.value })), q);
+  }
+
+  private pivot(rows: Array<{ time: number; field: string; value: Value }>, q: SeriesQuery): Value[][] {
+    const byTime = new Map<number, Value[]>();
+    for (const r of rows) {
+      let row = byTime.get(r.time);
+      if (!row) { row = [r.time, ...q.fields.map(() => null)]; byTime.set(r.time, row); }
+      row[1 + q.fields.indexOf(r.field)] = r.value;
+    }
+    const values = [...byTime.values()].sort((a, b) => (a[0] as number) - (b[0] as number));
+    return q.limit ? values.slice(0, q.limit) : values;
+  }
+
+  async ping(): Promise<boolean> {
+    return this.db?.open ?? false;
+  }
+
+  async close(): Promise<void> {
+    if (this.db?.open) this.db.close();
+  }
+}

@@ -1,0 +1,72 @@
+import path from 'node:path';
+import { Type, type Static } from '@sinclair/typebox';
+import { loadConfigFile, validateConfig } from '../lib/config.ts';
+import { CodedError } from '../lib/errors.ts';
+import { SITE_ID_PATTERN } from '../protocol/topics.ts';
+import { sourceFactories } from './sources/registry.ts';
+import type { SourceFactory } from './sources/types.ts';
+
+/** Sizes like 512MiB, 2GB, or plain bytes. */
+export function parseBytes(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = /^\s*([0-9.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(v);
+  if (!m) throw new CodedError('CONFIG_INVALID', `size ${JSON.stringify(v)} must look like 512MiB, 2GB or a number of bytes`);
+  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
+}
+
+export const EdgeConfigSchema = Type.Object({
+  site: Type.String({ pattern: SITE_ID_PATTERN, description: 'site id; also the MQTT username' }),
+  stateDir: Type.String({ default: './.cityedge/edge', description: 'outbox and other state; relative to the config file' }),
+  mqtt: Type.Object({
+    url: Type.String({ description: 'mqtt://host:1883 or mqtts://host:8883' }),
+    username: Type.Optional(Type.String()),
+    password: Type.Optional(Type.String({ description: 'use ${ENV_VAR} to keep it out of the file' })),
+    caFile: Type.Optional(Type.String()),
+    rejectUnauthorized: Type.Boolean({ default: true }),
+    keepaliveSec: Type.Integer({ minimum: 5, maximum: 3600, default: 30 }),
+  }, { additionalProperties: false }),
+  outbox: Type.Object({
+    cap: Type.Union([Type.String(), Type.Integer()], { default: '1GiB', description: 'disk cap of the outbox file' }),
+    durability: Type.Union([Type.Literal('process'), Type.Literal('power')], { default: 'process' }),
+  }, { additionalProperties: false, default: {} }),
+  uplink: Type.Object({
+    maxInflight: Type.Integer({ minimum: 1, maximum: 1000, default: 16 }),
+    batchMaxItems: Type.Integer({ minimum: 1, maximum: 2000, default: 500 }),
+    batchMaxBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024, default: 256 * 1024 }),
+    backlogRate: Type.Number({ exclusiveMinimum: 0, default: 5000, description: 'backlog items/s drained beside live data' }),
+    reconnectMinMs: Type.Integer({ minimum: 10, default: 500 }),
+    reconnectMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
+    statusIntervalMs: Type.Integer({ minimum: 100, default: 30_000 }),
+  }, { additionalProperties: false, default: {} }),
+  sources: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }, { additionalProperties: true }), { default: [] }),
+}, { additionalProperties: false });
+
+export type EdgeConfig = Static<typeof EdgeConfigSchema> & { __dir: string };
+
+/** Validate the whole edge config, including each source block against its type's schema, before any I/O. */
+export async function validateEdgeConfig(raw: unknown, source: string, dir = process.cwd()): Promise<{ config: EdgeConfig; factories: Map<string, SourceFactory> }> {
+  const base = validateConfig(EdgeConfigSchema, raw, source) as EdgeConfig;
+  base.__dir ??= dir;
+  const factories = new Map((await sourceFactories()).map((f) => [f.type, f]));
+  const ids = new Set<string>();
+  base.sources = base.sources.map((s, i) => {
+    const f = factories.get(s.type);
+    if (!f) throw new CodedError('CONFIG_INVALID', `${source}: /sources/${i}/type: unknown source type ${JSON.stringify(s.type)} (known: ${[...factories.keys()].join(', ')})`);
+    if (ids.has(s.id)) throw new CodedError('CONFIG_INVALID', `${source}: /sources/${i}/id: duplicate source id ${JSON.stringify(s.id)}`);
+    ids.add(s.id);
+    return validateConfig(f.schema, s, `${source} /sources/${i}`) as { type: string; id: string };
+  });
+  parseBytes(base.outbox.cap);
+  return { config: base, factories };
+}
+
+export async function loadEdgeConfig(file: string) {
+  const raw = loadConfigFile(Type.Unknown(), file);
+  const { __dir, ...rest } = raw as Record<string, unknown> & { __dir: string };
+  return validateEdgeConfig(rest, file, __dir);
+}
+
+export function resolveIn(dir: string, p: string): string {
+  return path.isAbsolute(p) ? p : path.resolve(dir, p);
+}

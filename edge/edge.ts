@@ -1,0 +1,112 @@
+import path from 'node:path';
+import { Registry, Counter } from 'prom-client';
+import { CodedError, errMessage } from '../lib/errors.ts';
+import { rootLogger, type Logger } from '../lib/log.ts';
+import type { Command, Item, NewItem } from '../protocol/schemas.ts';
+import { parseBytes, resolveIn, type EdgeConfig } from './config.ts';
+import { Outbox } from './outbox/outbox.ts';
+import type { Source, SourceContext, SourceFactory } from './sources/types.ts';
+import { Uplink } from './uplink/uplink.ts';
+
+export type CommandHandler = (cmd: Command, edge: Edge) => Promise<Record<string, unknown>>;
+
+/**
+ * One street site's runtime: outbox → uplink, sources feeding the outbox, commands
+ * from the cloud answered with cmdres items (which travel through the outbox too).
+ */
+export class Edge {
+  readonly log: Logger;
+  readonly metrics = new Registry();
+  outbox!: Outbox;
+  uplink!: Uplink;
+  private readonly sources: Source[] = [];
+  private readonly commands = new Map<string, CommandHandler>();
+  private readonly rejected: Counter;
+  private readonly stateDir: string;
+
+  constructor(readonly config: EdgeConfig, private readonly factories: Map<string, SourceFactory>, log?: Logger) {
+    this.log = log ?? rootLogger.child({ c: 'edge', site: config.site });
+    this.stateDir = resolveIn(config.__dir, config.stateDir);
+    this.rejected = new Counter({ name: 'cityedge_edge_items_rejected_total', help: 'items a source produced that broke the protocol schema', labelNames: ['source'], registers: [this.metrics] });
+    this.registerCommand('ping', async () => ({ pong: Date.now() }));
+    this.registerCommand('status', async () => { this.uplink.publishStatus(); return { outbox: this.outbox.stats() }; });
+  }
+
+  registerCommand(name: string, handler: CommandHandler): void {
+    this.commands.set(name, handler);
+  }
+
+  async start(): Promise<this> {
+    const c = this.config;
+    this.outbox = new Outbox(path.join(this.stateDir, 'outbox.db'), { capBytes: parseBytes(c.outbox.cap), durability: c.outbox.durability });
+    this.uplink = new Uplink(this.outbox, {
+      site: c.site, url: c.mqtt.url, username: c.mqtt.username, password: c.mqtt.password,
+      caFile: c.mqtt.caFile ? resolveIn(c.__dir, c.mqtt.caFile) : undefined, rejectUnauthorized: c.mqtt.rejectUnauthorized,
+      keepaliveSec: c.mqtt.keepaliveSec, ...c.uplink,
+      health: () => ({ sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health?.() ?? {}])) }),
+    }, this.log.child({ c: 'edge.uplink' }));
+    this.uplink.on('command', (cmd: Command) => void this.runCommand(cmd));
+    this.uplink.start();
+    for (const sc of c.sources as Array<{ type: string; id: string }>) {
+      const source = this.factories.get(sc.type)!.create(sc);
+      this.sources.push(source);
+      try {
+        await source.start(this.sourceContext(source.id));
+      } catch (err) {
+        // One broken source must not take the site down: log with its code and go on.
+        this.log.error({ source: source.id, code: (err as CodedError).code, err: errMessage(err) }, 'source failed to start');
+      }
+    }
+    this.log.info({ sources: this.sources.map((s) => s.id), outboxRows: this.outbox.size }, 'edge running');
+    return this;
+  }
+
+  /** Append items to the outbox (for sources and built-ins) and wake the uplink. */
+  emit(items: NewItem[], checkpoint?: { key: string; value: string }): Item[] {
+    const stamped = this.outbox.append(items, checkpoint);
+    this.uplink.notify();
+    return stamped;
+  }
+
+  private sourceContext(id: string): SourceContext {
+    return {
+      site: this.config.site,
+      log: this.log.child({ c: `edge.source.${id}` }),
+      metrics: this.metrics,
+      stateDir: this.stateDir,
+      configDir: this.config.__dir,
+      emit: (items, checkpoint) => {
+        try {
+          return this.emit(items, checkpoint);
+        } catch (err) {
+          if (err instanceof CodedError && err.code === 'EDGE_ITEM_INVALID') this.rejected.inc({ source: id });
+          throw err;
+        }
+      },
+      checkpoint: (key) => this.outbox.checkpoint(key),
+    };
+  }
+
+  private async runCommand(cmd: Command): Promise<void> {
+    const handler = this.commands.get(cmd.name);
+    let ok = false;
+    let result: Record<string, unknown>;
+    if (cmd.expiresAt && cmd.expiresAt < Date.now()) result = { code: 'EDGE_COMMAND_EXPIRED', message: `command ${cmd.id} expired before it arrived` };
+    else if (!handler) result = { code: 'EDGE_UNKNOWN_COMMAND', message: `this site has no command ${JSON.stringify(cmd.name)} (known: ${[...this.commands.keys()].join(', ')})` };
+    else {
+      try {
+        result = await handler(cmd, this);
+        ok = true;
+      } catch (err) {
+        result = { code: (err as CodedError).code ?? 'EDGE_COMMAND_FAILED', message: errMessage(err) };
+      }
+    }
+    this.emit([{ kind: 'cmdres', ts: Date.now(), cmdId: cmd.id, ok, result }]);
+  }
+
+  async stop(): Promise<void> {
+    for (const s of [...this.sources].reverse()) await s.stop().catch((err) => this.log.warn({ source: s.id, err: errMessage(err) }, 'source stop failed'));
+    await this.uplink?.stop();
+    this.outbox?.close();
+  }
+}
