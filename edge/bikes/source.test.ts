@@ -1,0 +1,70 @@
+import { Registry } from 'prom-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import { validateConfig } from '../../lib/config.ts';
+import { isCoded } from '../../lib/errors.ts';
+import { rootLogger } from '../../lib/log.ts';
+import { dataFile } from '../../lib/data-dir.ts';
+import { newMessageId } from '../../protocol/ids.ts';
+import { checkers, type Item, type NewItem } from '../../protocol/schemas.ts';
+import { DockController } from '../../firmware-bridge/dock/simulator.ts';
+import { waitFor } from '../../test/peers/ports.ts';
+import type { SourceContext } from '../sources/types.ts';
+import { bikeDockFactory, BikeDockSource } from './source.ts';
+
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f(); });
+
+function ctx(): SourceContext & { items: Item[] } {
+  const items: Item[] = [];
+  let seq = 0;
+  return {
+    items, site: 'oslo-1', log: rootLogger, metrics: new Registry(), stateDir: '/tmp', configDir: dataFile('bikes'),
+    emit(batch: NewItem[]) {
+      const stamped = batch.map((i) => ({ ...i, id: newMessageId(), seq: ++seq }) as Item);
+      for (const s of stamped) if (!checkers.item.Check(s)) throw new Error(`invalid item ${JSON.stringify(s)}`);
+      items.push(...stamped);
+      return stamped;
+    },
+    checkpoint: () => undefined,
+  };
+}
+
+describe('bike-docks edge source', () => {
+  it('validates its config with defaults and rejects a short card key', () => {
+    const cfg = validateConfig(bikeDockFactory.schema, { type: 'bike-docks', id: 'docks', port: 0, cardKey: 'k'.repeat(16) }, 'test');
+    expect(cfg).toMatchObject({ host: '0.0.0.0', flushMs: 1000, maxLineBytes: 512, silentS: 120 });
+    try {
+      validateConfig(bikeDockFactory.schema, { type: 'bike-docks', id: 'docks', cardKey: 'short' }, 'test');
+      expect.unreachable();
+    } catch (err) {
+      expect(isCoded(err, 'CONFIG_INVALID')).toBe(true);
+    }
+  });
+
+  it('runs the dock server for configured stations and emits valid items through ctx.emit', async () => {
+    const cfg = validateConfig(bikeDockFactory.schema, {
+      type: 'bike-docks', id: 'docks', host: '127.0.0.1', port: 0, token: 'station-token', cardKey: 'source-test-key-0123456789',
+      stationsFile: 'oslo_station_information_2022-10-23.json', stationIds: ['2351', '2350'], flushMs: 50,
+    }, 'test');
+    const src = bikeDockFactory.create(cfg) as BikeDockSource;
+    const c = ctx();
+    await src.start(c);
+    cleanup.push(() => src.stop());
+    const bad = new DockController({ station: '9999', docks: 2, port: src.port, token: 'station-token' });
+    await expect(bad.connect()).resolves.toMatchObject({ verb: 'BYE', code: 'DOCK_UNKNOWN_STATION' });
+    bad.close();
+    const wrong = new DockController({ station: '2351', docks: 18, port: src.port, token: 'nope-nope' });
+    await expect(wrong.connect()).resolves.toMatchObject({ verb: 'BYE', code: 'DOCK_AUTH' });
+    wrong.close();
+    const ctl = new DockController({ station: '2351', docks: 'B'.repeat(10) + 'E'.repeat(8), port: src.port, token: 'station-token', boot: 'a' });
+    cleanup.push(() => ctl.close());
+    await ctl.connect();
+    await ctl.drain();
+    ctl.release(1, 'CARD00001');
+    await ctl.drain();
+    await waitFor(() => c.items.some((i) => i.kind === 'event' && i.type === 'bike.rental'), { what: 'rental event' });
+    await waitFor(() => c.items.some((i) => i.kind === 'telemetry' && i.tags.station === '2351' && i.fields.num_bikes_available === 9), { what: 'telemetry' });
+    expect(src.health()).toMatchObject({ server: { badLines: 2 }, site: { rentals: 1 } }); // the two refused HELLOs
+    expect(JSON.stringify(c.items)).not.toContain('CARD00001');
+  });
+});
