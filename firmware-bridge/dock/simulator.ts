@@ -111,6 +111,10 @@ export class DockController {
   dropNext(n = 1): void { this.dropNextN += n; }
   dupNext(n = 1): void { this.dupNextN += n; }
 
+  /** Batch the following lines into one write (bench / replay bursts). */
+  cork(): void { this.socket?.cork(); }
+  uncork(): void { this.socket?.uncork(); }
+
   /** Send arbitrary text (malformed-line tests). Not tracked by drain(). */
   raw(text: string): void { this.write(text, false); }
 
