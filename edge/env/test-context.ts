@@ -7,7 +7,7 @@ import type { SourceContext } from '../sources/types.ts';
  * An in-memory SourceContext for tests of env sources: records what a source emits and the
  * checkpoints it commits, stamping ids/seq like the outbox would (no SQLite involved).
  */
-export function memoryContext(site = 'site-1'): { ctx: SourceContext; items: NewItem[]; checkpoints: Map<string, string> } {
+export function memoryContext(site = 'site-1', stateDir = '/nonexistent'): { ctx: SourceContext; items: NewItem[]; checkpoints: Map<string, string> } {
   const items: NewItem[] = [];
   const checkpoints = new Map<string, string>();
   let seq = 0;
@@ -15,7 +15,7 @@ export function memoryContext(site = 'site-1'): { ctx: SourceContext; items: New
     site,
     log: rootLogger.child({ test: true }),
     metrics: new Registry(),
-    stateDir: '/nonexistent',
+    stateDir,
     configDir: '/nonexistent',
     emit(batch, checkpoint) {
       items.push(...batch);
