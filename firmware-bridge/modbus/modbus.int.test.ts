@@ -25,11 +25,11 @@ holding.splice(100, 2, ...encodeRegisters(70_000, { ...be, type: 'uint32' }));
 const input = [215];
 
 const procs: OwnedProcess[] = [];
-async function startServer(port: number, framer: 'socket' | 'rtu'): Promise<OwnedProcess> {
+async function startServer(port: number, framer: 'socket' | 'rtu' | 'serial'): Promise<OwnedProcess> {
   const p = new OwnedProcess('/usr/bin/python3', [SERVER, JSON.stringify({ port, framer, unit: 3, holding, input, tick: null })]);
   procs.push(p);
   await waitFor(() => { if (!p.alive) throw new Error(p.log); return p.log.includes('listening'); }, { what: 'pymodbus start' });
-  await waitForPort(port);
+  if (framer !== 'serial') await waitForPort(port);
   return p;
 }
 afterAll(async () => { for (const p of procs) await p.stop(); });
@@ -70,6 +70,16 @@ describe('Modbus against pymodbus 3.0 (real server)', () => {
     await poller.connect();
     expect(values((await poller.poll()).readings)).toEqual(EXPECTED);
     await poller.close();
+  });
+
+  it('RTU on a serial line (pseudo-terminal pair relayed like socat) reads the same values', async () => {
+    const server = await startServer(0, 'serial');
+    const ttyPath = /serial (\S+)/.exec(server.log)![1];
+    const poller = new ModbusPoller(cfgFor({ kind: 'rtu', path: ttyPath, baudRate: 9600 }), rootLogger);
+    await poller.connect();
+    expect(values((await poller.poll()).readings)).toEqual(EXPECTED);
+    await poller.close();
+    await server.stop();
   });
 
   it('an exception for one block (illegal address) is coded; the other registers still arrive', async () => {
