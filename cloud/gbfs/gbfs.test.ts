@@ -6,6 +6,8 @@ import { gbfsRoutes } from './routes.ts';
 import { GbfsStationStore, type BikeTelemetryLike } from './store.ts';
 import { gbfsValidator } from './validate.ts';
 import type { SystemConfig } from './feeds.ts';
+import { createGbfs } from './config.ts';
+import { isCoded } from '../../lib/errors.ts';
 
 const SYSTEM: SystemConfig = { system_id: 'oslobysykkel', name: 'Oslo Bysykkel', language: 'en', timezone: 'Europe/Oslo', feed_contact_email: 'gbfs@example.org', operator: 'UIP', url: 'https://oslobysykkel.no' };
 const osloStatus = JSON.parse(fs.readFileSync(dataFile('bikes', 'oslo_station_status_2022-10-23.json'), 'utf8')) as { data: { stations: { station_id: string; num_bikes_available: number; num_docks_available: number; last_reported: number }[] } };
@@ -93,5 +95,24 @@ describe('GBFS feeds over HTTP', () => {
     const errors = v2('station_status', raw);
     expect(errors.length).toBeGreaterThan(0);
     expect(errors[0]).toMatch(/is_installed|boolean/);
+  });
+});
+
+describe('GBFS config', () => {
+  it('createGbfs builds the store and plugin options from a config block; bad blocks get a coded error', async () => {
+    const g = createGbfs({ stationInformationFile: 'oslo_station_information_2022-10-23.json', system: { system_id: 'oslo', name: 'Oslo Bysykkel', timezone: 'Europe/Oslo', feed_contact_email: 'gbfs@example.org' }, ttl: { status: 5 } }, dataFile('bikes'));
+    expect(g.store.info).toHaveLength(260);
+    expect(g.routes).toMatchObject({ path: '/gbfs', ttl: { status: 5, information: 3600 }, versions: ['2.3', '3.0'], system: { language: 'en' } });
+    const app = Fastify();
+    await app.register(gbfsRoutes, g.routes);
+    const r = await app.inject({ url: '/gbfs/en/system_information.json' });
+    expect(gbfsValidator('2.3')('system_information', r.json())).toEqual([]);
+    await app.close();
+    try {
+      createGbfs({ stationInformationFile: 'x.json', system: { system_id: 'a', name: 'b', timezone: 'Europe/Oslo', feed_contact_email: 'not-an-email' } });
+      expect.unreachable();
+    } catch (err) {
+      expect(isCoded(err, 'GBFS_CONFIG_INVALID')).toBe(true);
+    }
   });
 });
