@@ -33,6 +33,8 @@ export interface ReplayOptions {
   onHour?: (hour: number, snapshot: GbfsStatusDoc) => Promise<void> | void;
   /** Only the first n hours (default all). */
   hours?: number;
+  /** Wait this long after each hour (demo pacing; default 0 = as fast as possible). */
+  hourDelayMs?: number;
 }
 
 export interface ReplayResult {
@@ -127,6 +129,7 @@ export async function replayDay(o: ReplayOptions): Promise<ReplayResult> {
       await Promise.all(list.map((c) => c.drain()));
       prevT = endT;
       await o.onHour?.(h, snap);
+      if (o.hourDelayMs) await new Promise((r) => setTimeout(r, o.hourDelayMs));
     }
     const sum = (k: 'sent' | 'dropped' | 'duplicated') => list.reduce((a, c) => a + c.counts[k], 0);
     return { stations: list.length, hours: hours.length, events, lines: sum('sent'), dropped: sum('dropped'), duplicated: sum('duplicated') };

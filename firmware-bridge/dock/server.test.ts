@@ -134,3 +134,30 @@ describe('DockServer', () => {
     expect(got.map((g) => g.msg.seq)).toEqual([1, 2]);
   });
 });
+
+describe('DockServer under garbage', () => {
+  it('fuzz: random byte streams in random chunks never crash the server; it keeps serving a good controller', async () => {
+    const fc = (await import('fast-check')).default;
+    const { srv, port, got } = await start({ maxBadLines: 1000, maxLineBytes: 128 });
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.uint8Array({ maxLength: 300 }), { minLength: 1, maxLength: 6 }), fc.boolean(), async (chunks, hello) => {
+        const c = await rawClient(port);
+        if (hello) c.s.write('HELLO 1 proto=DOCK/1 station=FZ docks=4 token=tok\n');
+        for (const ch of chunks) c.s.write(Buffer.from(ch));
+        c.s.end('\n');
+        await waitFor(() => c.isEnded() || c.lines.length > 0, { timeoutMs: 3000 });
+        c.s.destroy();
+      }),
+      { numRuns: 40 },
+    );
+    const good = new DockController({ station: 'OK1', docks: 'BE', port, token: 'tok', boot: 'z' });
+    sims.push(good);
+    await good.connect();
+    good.release(1, 'CARD9999');
+    await good.drain();
+    expect(got.some((g) => g.station === 'OK1' && g.msg.verb === 'RELEASED')).toBe(true);
+    const st = srv.stats();
+    expect(st.badLines).toBeGreaterThan(0);
+    expect(Object.keys(st.badByCode).every((k) => k.startsWith('DOCK_'))).toBe(true);
+  });
+});
