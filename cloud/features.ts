@@ -1,10 +1,13 @@
 import type { CloudFeature } from './cloud.ts';
+import type { CloudConfig } from './config.ts';
 
 /**
  * Cloud features beyond the foundation (alerts, model registry, GBFS, …), each a
- * CloudFeature with its sinks, routes and background work. The registry of kinds,
- * like edge/sources/registry.ts for the edge.
+ * CloudFeature with its sinks, routes and background work, enabled by its block in
+ * the cloud config. The registry of kinds, like edge/sources/registry.ts for the edge.
  */
-export async function allCloudFeatures(): Promise<CloudFeature[]> {
-  return [];
+export async function allCloudFeatures(config: CloudConfig, configDir = process.cwd()): Promise<CloudFeature[]> {
+  const features: CloudFeature[] = [];
+  if (config.gbfs) features.push((await import('./gbfs/feature.ts')).gbfsFeature(config.gbfs, configDir));
+  return features;
 }

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import type { Command } from 'commander';
 import { resolveCloudConfig, untilSignal, type CloudCliOptions } from './common.ts';
 
@@ -12,7 +13,8 @@ export function register(program: Command): void {
     .action(async (opts: CloudCliOptions) => {
       const { Cloud } = await import('../../cloud/cloud.ts');
       const { allCloudFeatures } = await import('../../cloud/features.ts');
-      const cloud = new Cloud(resolveCloudConfig(opts), await allCloudFeatures());
+      const config = resolveCloudConfig(opts);
+      const cloud = new Cloud(config, await allCloudFeatures(config, opts.config ? path.dirname(path.resolve(opts.config)) : process.cwd()));
       await cloud.start();
       if (cloud.ctx.tokens.count() === 0) {
         const { token } = cloud.ctx.tokens.create('bootstrap-admin', 'admin');

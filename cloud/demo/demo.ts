@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Cloud } from '../cloud.ts';
+import { CloudConfigSchema } from '../config.ts';
+import { validateConfig } from '../../lib/config.ts';
 import { allCloudFeatures } from '../features.ts';
 import { validateEdgeConfig } from '../../edge/config.ts';
 import { Edge } from '../../edge/edge.ts';
@@ -37,12 +39,13 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   const data = dataDir();
   const httpPort = await portOrFree(opts.httpPort);
   const mqttPort = await portOrFree(opts.mqttPort);
-  const cloud = Cloud.fromRaw({
+  const cloudConfig = validateConfig(CloudConfigSchema, {
     dataDir: path.join(root, 'cloud'),
     broker: { port: mqttPort, host: '127.0.0.1', revocationPollMs: 1000 },
     http: { port: httpPort, host: '127.0.0.1' },
     influx: { url: opts.influxUrl ?? '' },
-  }, 'demo cloud', await allCloudFeatures());
+  }, 'demo cloud');
+  const cloud = new Cloud(cloudConfig, await allCloudFeatures(cloudConfig));
   await cloud.start();
   const { token } = cloud.ctx.tokens.create('demo-admin', 'admin');
   const edges: Edge[] = [];

@@ -9,5 +9,9 @@ export async function sourceFactories(): Promise<SourceFactory[]> {
   const list: SourceFactory[] = [];
   list.push((await import('./air-replay.ts')).airReplayFactory);
   list.push((await import('./synthetic.ts')).syntheticFactory);
+  list.push((await import('../../firmware-bridge/hj212/source.ts')).hj212Factory);
+  list.push((await import('../bikes/source.ts')).bikeDockFactory);
+  list.push((await import('../../firmware-bridge/modbus/source.ts')).modbusFactory);
+  list.push((await import('../../firmware-bridge/opcua/source.ts')).opcuaFactory);
   return list;
 }

@@ -9,7 +9,11 @@ export class MosquittoPeer {
   proc?: OwnedProcess;
   readonly dir: string;
   port = 0;
-  constructor(private readonly opts: { extraConfig?: string[]; persistence?: boolean } = {}) { this.dir = tempDir('mosq-'); }
+  constructor(private readonly opts: { extraConfig?: string[]; persistence?: boolean } = {}) {
+    this.dir = tempDir('mosq-');
+    // Started as root, mosquitto drops to the `mosquitto` user: let it write its persistence file.
+    fs.chmodSync(this.dir, 0o777);
+  }
   get url(): string { return `mqtt://127.0.0.1:${this.port}`; }
 
   static available(): boolean {
