@@ -72,6 +72,7 @@ export class Uplink extends EventEmitter {
   private reconnectTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
   private msgCounter = 0;
+  private failures = 0;
   private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0 };
 
   constructor(private readonly outbox: Outbox, private readonly opts: UplinkOptions, private readonly log: Logger) {
@@ -123,7 +124,9 @@ export class Uplink extends EventEmitter {
     client.on('error', (err) => {
       if (gen !== this.generation) return;
       this.stats_.lastError = err.message;
-      this.log.warn({ err: err.message }, 'uplink error');
+      // Log once per burst of failures (1st, 10th, 100th, …), not every retry.
+      this.failures++;
+      if (Number.isInteger(Math.log10(this.failures))) this.log.warn({ err: err.message, failures: this.failures }, 'uplink error');
       this.onLost(gen);
     });
     client.on('close', () => {
@@ -136,6 +139,7 @@ export class Uplink extends EventEmitter {
     this.connected = true;
     this.stats_.connects++;
     this.backoff.reset();
+    this.failures = 0;
     this.inflight.clear();
     this.boundary = this.outbox.lastSeq();
     this.liveCursor = new Array(PRIORITY_COUNT).fill(this.boundary);

@@ -55,3 +55,28 @@ describe('edge → aedes → ingest → InfluxDB', () => {
     await waitFor(() => cloud.ctx.db.prepare("SELECT online FROM site_status WHERE site = 'site-a'").get() as { online: number } | undefined, { what: 'site status' });
   });
 });
+
+describe('commands down, results up', () => {
+  let cloud: Cloud;
+  let edge: Edge;
+  afterAll(async () => { await edge?.stop(); await cloud?.stop(); });
+
+  it('a command sent through the API is answered by the site as a cmdres event', async () => {
+    cloud = await startCloud();
+    const password = await cloud.ctx.devices.add('site-c');
+    edge = await startEdge(edgeConfig({ site: 'site-c', password, url: `mqtt://127.0.0.1:${cloud.mqttPort}` }));
+    await waitFor(() => edge.uplink.stats().connected, { what: 'connected' });
+    await new Promise((r) => setTimeout(r, 200)); // the command subscription is in place
+    const { token } = cloud.ctx.tokens.create('ops', 'ops');
+    const auth = { authorization: `Bearer ${token}` };
+    const sent = await cloud.api.inject({ method: 'POST', url: '/api/v1/sites/site-c/commands', headers: auth, payload: { name: 'ping' } });
+    const unknown = await cloud.api.inject({ method: 'POST', url: '/api/v1/sites/site-c/commands', headers: auth, payload: { name: 'reboot' } });
+    const results = await waitFor(async () => {
+      const r = (await cloud.api.inject({ method: 'GET', url: '/api/v1/events?kind=cmdres&site=site-c', headers: auth })).json();
+      return r.length === 2 ? r : undefined;
+    }, { what: 'two cmdres' });
+    const byId = Object.fromEntries(results.map((r: { cmdId: string }) => [r.cmdId, r]));
+    expect(byId[sent.json().id]).toMatchObject({ ok: true, result: { pong: expect.any(Number) } });
+    expect(byId[unknown.json().id]).toMatchObject({ ok: false, result: { code: 'EDGE_UNKNOWN_COMMAND' } });
+  });
+});
