@@ -123,8 +123,13 @@ export class EnvEmitter {
     this.timer.unref?.();
   }
 
-  emit(readings: Reading[]): void {
-    this.emitItems(this.pipeline.push(readings));
+  /**
+   * Run readings through the pipeline and commit the resulting items — plus `extra` items of the
+   * caller (e.g. the HJ 212 bridge's own per-factor telemetry) — in ONE outbox transaction, together
+   * with the open-alert checkpoint. Throws when the commit fails (the caller must then not ack).
+   */
+  emit(readings: Reading[], extra: NewItem[] = []): void {
+    this.emitItems([...extra, ...this.pipeline.push(readings)]);
   }
 
   stop(flush = true): void {

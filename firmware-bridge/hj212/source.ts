@@ -1,6 +1,10 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { NewItem } from '../../protocol/schemas.ts';
 import type { Source, SourceContext, SourceFactory } from '../../edge/sources/types.ts';
+import { validateConfig } from '../../lib/config.ts';
+import { EnvEmitter, EnvPipeline, EnvPipelineConfigSchema } from '../../edge/env/pipeline.ts';
+import { AggregateConfigSchema } from '../../edge/env/aggregate/aggregator.ts';
+import { fromHj212 } from '../../edge/env/readings/from-hj212.ts';
 import { Hj212Server, type AcceptedFrame } from './server.ts';
 import type { Reading } from './readings.ts';
 
@@ -15,7 +19,29 @@ import type { Reading } from './readings.ts';
  * pollutant in one InfluxDB point. The item is committed to the outbox (ctx.emit is
  * a synchronous SQLite commit) *before* the 9014 ack goes out, so an acked frame is
  * never lost; if the commit throws, no ack is sent and the logger re-sends.
+ *
+ * The readings also run through the env pipeline (edge/env: range QC, minute/hour aggregates,
+ * alert rules from `pipeline.alerts`), whose items (m: env telemetry, m: env_agg aggregates,
+ * alert raise/clear) are committed in the SAME outbox transaction as the hj212 items and the
+ * open-alert checkpoint — so an exceedance alert exists at the edge, offline, before the
+ * logger gets its ack, and travels at alert priority.
  */
+/**
+ * The env pipeline block of an HJ 212 source: the same schema as every env source
+ * (edge/env/README.md) but with `raw` and `aggregate` OFF by default — the bridge's own
+ * `hj212` items already carry every value (and HJ 212 minute/hourly/daily frames are
+ * aggregates already). Turn them on to also get `env` telemetry / edge aggregates of
+ * real-time (CN 2011) data. Alert rules (`alerts`) are what matters here.
+ */
+export const Hj212PipelineSchema = Type.Object(
+  {
+    ...EnvPipelineConfigSchema.properties,
+    raw: Type.Boolean({ default: false }),
+    aggregate: Type.Union([AggregateConfigSchema, Type.Literal(false)], { default: false }),
+  },
+  { additionalProperties: false, default: {} },
+);
+
 const Station = Type.Object(
   {
     mn: Type.String({ minLength: 1, maxLength: 64 }),
@@ -39,6 +65,10 @@ export const Hj212SourceConfig = Type.Object(
     maxFrameBytes: Type.Integer({ minimum: 128, maximum: 1_048_576, default: 8192 }),
     maxConnections: Type.Integer({ minimum: 1, default: 4096 }),
     offsetMinutes: Type.Integer({ minimum: -720, maximum: 840, default: 480 }),
+    /** Emit the bridge's own per-factor items (m: hj212, with min/avg/max/cou in one point). */
+    telemetry: Type.Boolean({ default: true }),
+    /** Env pipeline (edge/env README): range checks, aggregates, alert rules. */
+    pipeline: Hj212PipelineSchema,
   },
   { additionalProperties: false },
 );
@@ -79,12 +109,19 @@ export function readingsToItems(readings: Reading[]): NewItem[] {
 class Hj212Source implements Source {
   readonly id: string;
   private server?: Hj212Server;
+  private emitter?: EnvEmitter;
+  private readonly pipelineCfg;
   constructor(private readonly cfg: Hj212SourceConfig) {
     this.id = cfg.id;
+    // validated again here so a config built in code (tests, demo) gets the defaults too
+    this.pipelineCfg = validateConfig(Hj212PipelineSchema, cfg.pipeline ?? {}, `hj212 source ${cfg.id} /pipeline`, 'ENV_CONFIG_INVALID');
   }
 
   async start(ctx: SourceContext): Promise<void> {
     const log = ctx.log.child({ c: 'hj212', source: this.id });
+    const emitter = new EnvEmitter(ctx, new EnvPipeline(this.pipelineCfg), this.id);
+    this.emitter = emitter;
+    emitter.start();
     this.server = new Hj212Server({
       host: this.cfg.host,
       port: this.cfg.port,
@@ -95,9 +132,11 @@ class Hj212Source implements Source {
       maxConnections: this.cfg.maxConnections,
       offsetMinutes: this.cfg.offsetMinutes,
       log,
+      // Synchronous outbox commit (hj212 items + env items + alert checkpoint in one
+      // transaction); a throw here suppresses the 9014 ack so the logger re-sends.
       onFrame: (ev: AcceptedFrame) => {
-        const items = readingsToItems(ev.readings);
-        if (items.length) ctx.emit(items);
+        if (!ev.readings.length) return;
+        emitter.emit(fromHj212(ev.readings), this.cfg.telemetry !== false ? readingsToItems(ev.readings) : []);
       },
     });
     const port = await this.server.listen();
@@ -107,10 +146,12 @@ class Hj212Source implements Source {
   async stop(): Promise<void> {
     await this.server?.close();
     this.server = undefined;
+    this.emitter?.stop();
+    this.emitter = undefined;
   }
 
   health(): Record<string, unknown> {
-    return { port: this.server?.port, ...(this.server?.stats() ?? {}) };
+    return { port: this.server?.port, ...(this.server?.stats() ?? {}), pipeline: this.emitter?.pipeline.stats() };
   }
 }
 

@@ -1,0 +1,101 @@
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Hj212Client } from '../../firmware-bridge/hj212/client.ts';
+import { hj212Factory } from '../../firmware-bridge/hj212/source.ts';
+import { Outbox } from '../outbox/outbox.ts';
+import { checkers, type AlertItem, type NewItem } from '../../protocol/schemas.ts';
+import { tempDir } from '../../test/peers/ports.ts';
+import { validateConfig } from '../../lib/config.ts';
+import { memoryContext } from './test-context.ts';
+
+/**
+ * The HJ 212 edge source wired into the env pipeline: alert rules from the source config
+ * evaluate on every accepted frame, their items are committed in the same outbox
+ * transaction as the hj212 telemetry and the open-alert checkpoint, and only then is the
+ * 9014 ack sent.
+ */
+const T = Date.UTC(2024, 0, 1, 0) - 8 * 3600_000; // 2024-01-01 00:00 Beijing
+const H = 3600_000;
+const stations = [
+  { mn: 'AIR2017', password: '123456', revision: '2017' as const },
+  { mn: 'AIR2025', password: '654321', revision: '2025' as const, sm4Key: '0123456789abcdeffedcba9876543210', requireEncryption: true },
+];
+const alerts = [
+  { id: 'pm25-hour', kind: 'limit', match: { pollutant: 'PM2.5' }, limit: 150, clearAt: 115, consecutive: 2, clearConsecutive: 1 },
+  { id: 'analyser', kind: 'instrument', match: {}, flags: ['C', 'M', 'D'] },
+];
+const cleanup: Array<() => unknown> = [];
+afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f(); });
+
+function sourceConfig(pipeline: Record<string, unknown> = { alerts }) {
+  // through the factory schema exactly as the edge config loader does (defaults applied)
+  return validateConfig(hj212Factory.schema, { type: 'hj212', id: 'hj', host: '127.0.0.1', port: 0, stations, pipeline }, 'test');
+}
+
+async function logger(port: number, st: (typeof stations)[number]) {
+  const c = new Hj212Client({ port, mn: st.mn, password: st.password, revision: st.revision, sm4Key: 'sm4Key' in st ? st.sm4Key : undefined, ackTimeoutMs: 500, maxAttempts: 1 });
+  await c.connect();
+  cleanup.push(() => c.close());
+  return c;
+}
+const pm = (v: number, flag = 'N') => [{ code: 'a34004', fields: { Avg: v, Flag: flag } }];
+const alertsOf = (items: NewItem[]) => items.filter((i): i is Omit<AlertItem, 'id' | 'seq'> => i.kind === 'alert');
+
+describe('hj212 source → env pipeline', () => {
+  it('raises an exceedance at the edge, clears it, and keeps the bridge items; defaults: no env raw/aggregates', async () => {
+    const { ctx, items, checkpoints } = memoryContext('site-1');
+    const src = hj212Factory.create(sourceConfig());
+    await src.start(ctx);
+    cleanup.push(() => src.stop());
+    const c = await logger(src.health!().port as number, stations[0]);
+    for (const [i, v] of [120, 160, 180, 190, 100].entries()) expect((await c.sendData('2061', T + i * H, pm(v))).acked).toBe(true);
+    const al = alertsOf(items);
+    expect(al.map((a) => [a.state, a.ts])).toEqual([['raise', T + 2 * H], ['clear', T + 4 * H]]);
+    expect(al[0]).toMatchObject({ rule: 'pm25-hour', source: 'AIR2017/PM2.5', severity: 'critical', data: { type: 'exceedance', value: 180, limit: 150 } });
+    expect(items.filter((i) => i.kind === 'telemetry' && i.m === 'hj212')).toHaveLength(5);
+    expect(items.filter((i) => i.kind === 'telemetry' && i.m === 'env')).toHaveLength(0);
+    for (const it of items) expect(checkers.item.Check({ ...it, id: '0190a5a0-0000-7000-8000-000000000001', seq: 1 })).toBe(true);
+    expect(JSON.parse(checkpoints.get('env.alerts:hj')!)).toEqual({ raised: [] });
+  });
+
+  it('an analyser in calibration (flag C) raises an instrument alert, never an exceedance; 2025 SM4 logger too', async () => {
+    const { ctx, items } = memoryContext('site-1');
+    const src = hj212Factory.create(sourceConfig({ alerts, raw: true }));
+    await src.start(ctx);
+    cleanup.push(() => src.stop());
+    const c = await logger(src.health!().port as number, stations[1]);
+    for (let i = 0; i < 4; i++) expect((await c.sendData('2061', T + i * H, pm(400, 'C'))).acked).toBe(true);
+    const al = alertsOf(items);
+    expect(al.map((a) => [a.rule, a.state, a.source])).toEqual([['analyser', 'raise', 'AIR2025/PM2.5']]);
+    expect(al[0].data).toMatchObject({ type: 'instrument', flag: 'C' });
+    // the instrument's flag travels unchanged in both measurements
+    const env = items.filter((i) => i.kind === 'telemetry' && i.m === 'env') as Array<{ fields: Record<string, unknown> }>;
+    expect(env).toHaveLength(4);
+    expect(env.every((e) => e.fields.flag === 'C' && e.fields.value === 400)).toBe(true);
+  });
+
+  it('commits alert + hj212 items + checkpoint in one outbox transaction before the ack; a failed commit sends no ack', async () => {
+    const outbox = new Outbox(path.join(tempDir('hj-outbox-'), 'outbox.db'), { capBytes: 64 * 1024 * 1024 });
+    cleanup.push(() => outbox.close());
+    let fail = false;
+    const { ctx } = memoryContext('site-1');
+    const realCtx = { ...ctx, emit: (xs: NewItem[], cp?: { key: string; value: string }) => { if (fail) throw new Error('disk full'); return outbox.append(xs, cp); }, checkpoint: (k: string) => outbox.checkpoint(k) };
+    const src = hj212Factory.create(sourceConfig());
+    await src.start(realCtx);
+    cleanup.push(() => src.stop());
+    const c = await logger(src.health!().port as number, stations[0]);
+    await c.sendData('2061', T, pm(200));
+    const r = await c.sendData('2061', T + H, pm(210));
+    expect(r.acked).toBe(true);
+    const rows = outbox.take(0, 0, Number.MAX_SAFE_INTEGER, 10);
+    expect(rows).toHaveLength(1);
+    expect(rows[0].channel).toBe('alerts');
+    expect(JSON.parse(rows[0].body)).toMatchObject({ kind: 'alert', state: 'raise', rule: 'pm25-hour' });
+    expect(JSON.parse(outbox.checkpoint('env.alerts:hj')!)).toEqual({ raised: [{ rule: 'pm25-hour', source: 'AIR2017/PM2.5' }] });
+    fail = true;
+    const size = outbox.size;
+    expect((await c.sendData('2061', T + 2 * H, pm(90))).acked).toBe(false);
+    expect(outbox.size).toBe(size);
+    expect(src.health!()).toMatchObject({ rejected: { HJ212_STORE: 1 } });
+  });
+});
