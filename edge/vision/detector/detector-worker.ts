@@ -1,0 +1,97 @@
+/**
+ * Main-thread handle of a detector worker thread (worker.ts). `detect(frame)` copies the frame
+ * into a pooled ArrayBuffer, transfers it to the worker and gets it back with the result, so
+ * steady-state operation allocates no frame-sized buffers.
+ */
+import { Worker } from 'node:worker_threads';
+import { CodedError } from '../../../lib/errors.ts';
+import type { ModelCard } from '../../../models/card.ts';
+import type { DetectorOptions } from './detector.ts';
+import type { DetectResult, Frame } from './types.ts';
+
+interface Pending {
+  resolve: (r: DetectResult) => void;
+  reject: (e: Error) => void;
+}
+
+type Wire = { code: string; message: string; details?: Record<string, unknown> };
+
+export interface WorkerInfo {
+  card: string;
+  threads: number;
+  input: number[];
+  labels: string[];
+}
+
+export class DetectorWorker {
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  private readonly pool: ArrayBuffer[] = [];
+  private closed = false;
+  private constructor(private readonly worker: Worker, readonly info: WorkerInfo) {
+    worker.on('message', (m: { t: string; id: number; result?: DetectResult; error?: Wire; buf?: ArrayBuffer }) => {
+      if (m.buf && this.pool.length < 2) this.pool.push(m.buf);
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      if (m.t === 'result') p.resolve(m.result!);
+      else p.reject(new CodedError(m.error!.code, m.error!.message, m.error!.details));
+    });
+    const fail = (why: string) => {
+      for (const p of this.pending.values()) p.reject(new CodedError('DETECTOR_CRASHED', `detector worker ${why}`));
+      this.pending.clear();
+    };
+    worker.on('error', (err) => fail(`failed: ${err.message}`));
+    worker.on('exit', (code) => { if (!this.closed) fail(`exited (code ${code})`); });
+  }
+
+  /** Start a worker owning a session for `card`; resolves after load + warm-up, or rejects with the load error's code. */
+  static async start(card: string | ModelCard, opts: DetectorOptions = {}, timeoutMs = 60_000): Promise<DetectorWorker> {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { card, opts } });
+    const info = await new Promise<WorkerInfo>((resolve, reject) => {
+      const onMessage = (m: { t: string; info?: WorkerInfo; error?: Wire }) => {
+        if (m.t === 'ready') { done(); resolve(m.info!); }
+        else if (m.t === 'fatal') { done(); void worker.terminate(); reject(new CodedError(m.error!.code, m.error!.message, m.error!.details)); }
+      };
+      const onError = (err: Error) => { done(); reject(new CodedError('MODEL_LOAD_FAILED', `detector worker failed to start: ${err.message}`)); };
+      const onExit = (code: number) => { done(); reject(new CodedError('MODEL_LOAD_FAILED', `detector worker exited during load (code ${code})`)); };
+      const timer = setTimeout(() => { done(); void worker.terminate(); reject(new CodedError('MODEL_LOAD_FAILED', `detector worker did not become ready within ${timeoutMs} ms`)); }, timeoutMs);
+      function done() {
+        clearTimeout(timer);
+        worker.off('message', onMessage).off('error', onError).off('exit', onExit);
+      }
+      worker.on('message', onMessage).on('error', onError).on('exit', onExit);
+    });
+    return new DetectorWorker(worker, info);
+  }
+
+  /** Frames in flight in the worker. */
+  get inFlight(): number {
+    return this.pending.size;
+  }
+
+  get labels(): string[] {
+    return this.info.labels;
+  }
+
+  detect(frame: Frame): Promise<DetectResult> {
+    if (this.closed) return Promise.reject(new CodedError('DETECTOR_CLOSED', 'detector worker is closed'));
+    const bytes = frame.width * frame.height * 3;
+    let buf = this.pool.pop();
+    if (!buf || buf.byteLength < bytes) buf = new ArrayBuffer(bytes);
+    new Uint8Array(buf, 0, bytes).set(frame.data.subarray(0, bytes));
+    const id = this.nextId++;
+    return new Promise<DetectResult>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ t: 'detect', id, buf, width: frame.width, height: frame.height }, [buf]);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.pending.values()) p.reject(new CodedError('DETECTOR_CLOSED', 'detector worker closed'));
+    this.pending.clear();
+    await this.worker.terminate();
+  }
+}

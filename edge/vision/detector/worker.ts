@@ -1,0 +1,47 @@
+/**
+ * Detector worker thread: owns one onnxruntime session, so pre-processing, inference and
+ * decoding never block the main event loop (MQTT, outbox). Protocol (postMessage):
+ *   in  {t:'detect', id, buf: ArrayBuffer, width, height}  (buf transferred)
+ *   out {t:'ready', info} | {t:'fatal', error} | {t:'result', id, result, buf} (buf transferred back) | {t:'error', id, error}
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { CodedError, errMessage } from '../../../lib/errors.ts';
+import { Detector, type DetectorOptions } from './detector.ts';
+import type { ModelCard } from '../../../models/card.ts';
+
+export interface WorkerInit {
+  card: string | ModelCard;
+  opts: DetectorOptions;
+}
+
+function serialize(err: unknown): { code: string; message: string; details?: Record<string, unknown> } {
+  if (err instanceof CodedError) return { code: err.code, message: err.message, details: err.details };
+  return { code: 'DETECTOR_FAILED', message: errMessage(err) };
+}
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+let detector: Detector;
+try {
+  detector = await Detector.load(init.card, init.opts);
+  port.postMessage({ t: 'ready', info: { card: detector.card.name, threads: detector.threads, input: detector.card.input.shape, labels: detector.labels } });
+} catch (err) {
+  port.postMessage({ t: 'fatal', error: serialize(err) });
+  process.exit(0);
+}
+
+port.on('message', async (msg: { t: string; id: number; buf: ArrayBuffer; width: number; height: number }) => {
+  if (msg.t === 'close') {
+    await detector.close().catch(() => undefined);
+    port.close();
+    return;
+  }
+  if (msg.t !== 'detect') return;
+  try {
+    const data = new Uint8Array(msg.buf, 0, msg.width * msg.height * 3);
+    const result = await detector.detect({ data, width: msg.width, height: msg.height });
+    port.postMessage({ t: 'result', id: msg.id, result, buf: msg.buf }, [msg.buf]);
+  } catch (err) {
+    port.postMessage({ t: 'error', id: msg.id, error: serialize(err), buf: msg.buf }, [msg.buf]);
+  }
+});
