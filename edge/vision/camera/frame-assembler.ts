@@ -1,0 +1,40 @@
+/**
+ * Cuts ffmpeg's raw rgb24 byte stream into whole frames. Chunks from a pipe have arbitrary
+ * sizes (64 KiB typical); a frame is width*height*3 bytes. Each frame is handed out in its own
+ * buffer (the consumer may keep it for a snapshot while the next one fills).
+ */
+export class FrameAssembler {
+  private buf: Buffer;
+  private fill = 0;
+  frames = 0;
+  constructor(readonly frameBytes: number, private readonly onFrame: (frame: Buffer) => void) {
+    if (!Number.isInteger(frameBytes) || frameBytes <= 0) throw new RangeError(`frame size must be a positive integer, got ${frameBytes}`);
+    this.buf = Buffer.allocUnsafeSlow(frameBytes);
+  }
+
+  push(chunk: Uint8Array): void {
+    let off = 0;
+    while (off < chunk.length) {
+      const n = Math.min(this.frameBytes - this.fill, chunk.length - off);
+      this.buf.set(chunk.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.frameBytes) {
+        const done = this.buf;
+        this.buf = Buffer.allocUnsafeSlow(this.frameBytes);
+        this.fill = 0;
+        this.frames++;
+        this.onFrame(done);
+      }
+    }
+  }
+
+  /** Bytes of an incomplete frame (dropped on restart). */
+  get partial(): number {
+    return this.fill;
+  }
+
+  reset(): void {
+    this.fill = 0;
+  }
+}
