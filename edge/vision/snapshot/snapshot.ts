@@ -1,0 +1,75 @@
+/**
+ * Evidence images with sharp: the full frame with boxes drawn (SVG overlay composited on the
+ * raw RGB frame) and a crop around the highlighted object(s). JPEG, size- and quality-capped:
+ * quality steps down (and then the width halves) until the image fits `maxBytes`.
+ */
+import type { Box, Frame } from '../detector/types.ts';
+
+export interface SnapshotBox {
+  box: Box;
+  label: string;
+  highlight?: boolean;
+}
+
+export interface SnapshotOptions {
+  /** Longest side of the frame image (default: frame size). */
+  maxWidth?: number;
+  quality?: number;
+  minQuality?: number;
+  maxBytes?: number;
+  /** Crop margin around the highlighted boxes, fraction of their size. */
+  cropMargin?: number;
+}
+
+const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+
+export function overlaySvg(width: number, height: number, boxes: SnapshotBox[], caption?: string): Buffer {
+  const stroke = Math.max(2, Math.round(width / 320));
+  const font = Math.max(12, Math.round(width / 50));
+  const parts = boxes.map(({ box: [x1, y1, x2, y2], label, highlight }) => {
+    const c = highlight ? '#ff2a2a' : '#2ad42a';
+    const ty = y1 - 3 < font ? y2 + font : y1 - 3;
+    return `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="${c}" stroke-width="${stroke}"/>` +
+      `<text x="${x1.toFixed(1)}" y="${ty.toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="${c}" stroke="#000" stroke-width="0.6">${esc(label)}</text>`;
+  });
+  if (caption) parts.push(`<text x="6" y="${font + 4}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="#fff" stroke="#000" stroke-width="0.8">${esc(caption)}</text>`);
+  return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
+}
+
+type Sharp = typeof import('sharp');
+
+async function capped(sharp: Sharp, img: Buffer, info: { width: number; height: number }, o: Required<Pick<SnapshotOptions, 'quality' | 'minQuality' | 'maxBytes'>>, maxWidth: number): Promise<Buffer> {
+  let width = Math.min(info.width, maxWidth);
+  for (;;) {
+    for (let q = o.quality; q >= o.minQuality; q -= 15) {
+      const out = await sharp(img, { raw: { width: info.width, height: info.height, channels: 3 } }).resize({ width, withoutEnlargement: true }).jpeg({ quality: q, mozjpeg: false }).toBuffer();
+      if (out.length <= o.maxBytes) return out;
+    }
+    if (width <= 64) throw new Error(`snapshot does not fit ${o.maxBytes} bytes`);
+    width = Math.round(width / 2);
+  }
+}
+
+export async function makeSnapshot(frame: Frame, boxes: SnapshotBox[], opts: SnapshotOptions = {}, caption?: string): Promise<{ frame: Buffer; crop?: Buffer }> {
+  const sharp = (await import('sharp')).default;
+  const o = { quality: opts.quality ?? 80, minQuality: opts.minQuality ?? 35, maxBytes: opts.maxBytes ?? 200_000 };
+  const { width, height } = frame;
+  const raw = Buffer.from(frame.data.buffer, frame.data.byteOffset, width * height * 3);
+  // draw: composite the SVG, back to raw RGB so the size cap can re-encode cheaply
+  const drawn = await sharp(raw, { raw: { width, height, channels: 3 } })
+    .composite([{ input: overlaySvg(width, height, boxes, caption), top: 0, left: 0 }])
+    .removeAlpha().raw().toBuffer();
+  const full = await capped(sharp, drawn, { width, height }, o, opts.maxWidth ?? width);
+  const hl = boxes.filter((b) => b.highlight);
+  if (!hl.length) return { frame: full };
+  const m = opts.cropMargin ?? 0.25;
+  const x1 = Math.min(...hl.map((b) => b.box[0])), y1 = Math.min(...hl.map((b) => b.box[1]));
+  const x2 = Math.max(...hl.map((b) => b.box[2])), y2 = Math.max(...hl.map((b) => b.box[3]));
+  const mx = (x2 - x1) * m + 4, my = (y2 - y1) * m + 4;
+  const left = Math.max(0, Math.floor(x1 - mx)), top = Math.max(0, Math.floor(y1 - my));
+  const cw = Math.min(width, Math.ceil(x2 + mx)) - left, ch = Math.min(height, Math.ceil(y2 + my)) - top;
+  if (cw < 2 || ch < 2) return { frame: full };
+  const cropRaw = await sharp(drawn, { raw: { width, height, channels: 3 } }).extract({ left, top, width: cw, height: ch }).raw().toBuffer();
+  const crop = await capped(sharp, cropRaw, { width: cw, height: ch }, { ...o, maxBytes: Math.min(o.maxBytes, 100_000) }, Math.max(cw, 64));
+  return { frame: full, crop };
+}
