@@ -24,6 +24,7 @@ export const CloudConfigSchema = Type.Object({
     host: Type.String({ default: '0.0.0.0' }),
     port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080 }),
   }, { additionalProperties: false, default: {} }),
+  alerts: Type.Optional(Type.Unknown({ description: 'alert lifecycle: escalation, webhooks, MQTT topic (see cloud/alerts/README.md); validated by the alerts feature' })),
   gbfs: Type.Optional(Type.Unknown({ description: 'GBFS feeds (see cloud/gbfs/README.md); validated by the GBFS feature' })),
   ingest: Type.Object({
     maxMessageBytes: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
