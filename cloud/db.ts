@@ -27,8 +27,8 @@ const migrations: string[] = [
    CREATE TABLE ingest_spool (
      rowid INTEGER PRIMARY KEY,
      site TEXT NOT NULL,
-     kind TEXT NOT NULL,
      received INTEGER NOT NULL,
+     items INTEGER NOT NULL,
      body TEXT NOT NULL
    );
    CREATE TABLE ingest_seen (

@@ -28,6 +28,8 @@ export interface IngestSink {
   write(items: SpooledItem[]): Promise<void>;
 }
 
+const MAX_PARSED_IN_MEMORY = 200_000;
+
 export type AcceptResult = { ok: true; accepted: number; duplicates: number; rejected: number } | { ok: false; code: string; reason: string };
 
 /**
@@ -50,16 +52,20 @@ export class Ingest extends EventEmitter {
   private failures = 0;
   private sinkHealthy = true;
   private readonly m;
+  /** Items of recently spooled rows, already parsed (rowid → items), so the drain need not parse them again. */
+  private readonly parsed = new Map<number, Item[]>();
+  private parsedCount = 0;
 
   constructor(private readonly db: CloudDb, private readonly opts: IngestOptions, private readonly log: Logger, registry: Registry) {
     super();
     this.deadLetters = new DeadLetters(db);
     this.seen = new SeenRanges(db);
     this.st = {
-      spool: db.prepare('INSERT INTO ingest_spool (site, kind, received, body) VALUES (?, ?, ?, ?)'),
-      peek: db.prepare('SELECT rowid, site, kind, received, body FROM ingest_spool ORDER BY rowid LIMIT ?'),
+      spool: db.prepare('INSERT INTO ingest_spool (site, received, items, body) VALUES (?, ?, ?, ?)'),
+      peek: db.prepare('SELECT rowid, site, received, items FROM ingest_spool WHERE rowid > ? ORDER BY rowid LIMIT 256'),
+      body: db.prepare('SELECT body FROM ingest_spool WHERE rowid = ?').pluck(),
       del: db.prepare('DELETE FROM ingest_spool WHERE rowid = ?'),
-      depth: db.prepare('SELECT count(*) AS n FROM ingest_spool'),
+      depth: db.prepare('SELECT coalesce(sum(items), 0) AS n FROM ingest_spool'),
       status: db.prepare('INSERT INTO site_status (site, online, ts, received, health) VALUES (?, ?, ?, ?, ?) ON CONFLICT(site) DO UPDATE SET online = excluded.online, ts = excluded.ts, received = excluded.received, health = coalesce(excluded.health, health) WHERE excluded.ts >= site_status.ts'),
     };
     const reg = [registry];
@@ -149,9 +155,9 @@ export class Ingest extends EventEmitter {
     if (!checkers.batch.Check(body)) return this.reject(topic, site, 'INGEST_BAD_SCHEMA', `batch: ${schemaError(checkers.batch, body)}`, payload);
     const batch = body as { site: string; stream: string; items: unknown[] };
     if (batch.site !== parsed.site) return this.reject(topic, site, 'INGEST_SITE_MISMATCH', `batch for ${batch.site} on ${parsed.site}'s topic`, payload);
-    let accepted = 0;
     let duplicates = 0;
     let rejected = 0;
+    const admitted: Item[] = [];
     for (const raw of batch.items) {
       let item: Item;
       try {
@@ -170,8 +176,17 @@ export class Ingest extends EventEmitter {
         continue;
       }
       if (!this.seen.admit(parsed.site, batch.stream, item.seq)) { duplicates++; continue; }
-      this.st.spool.run(parsed.site, item.kind, now, JSON.stringify(item));
-      accepted++;
+      admitted.push(item);
+    }
+    const accepted = admitted.length;
+    // One spool row per message; when every item was admitted the payload is stored as it came.
+    if (accepted) {
+      const r = this.st.spool.run(parsed.site, now, accepted, accepted === batch.items.length ? payload.toString('utf8') : JSON.stringify({ items: admitted }));
+      // Hand the parsed items to the drain in memory (bounded); after a restart it parses the spool.
+      if (this.parsedCount + accepted <= MAX_PARSED_IN_MEMORY) {
+        this.parsed.set(Number(r.lastInsertRowid), admitted);
+        this.parsedCount += accepted;
+      }
     }
     this.m.items.inc({ result: 'accepted' }, accepted);
     if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
@@ -193,33 +208,60 @@ export class Ingest extends EventEmitter {
     }, ms);
   }
 
-  /** Hand spooled items to the sinks until the spool is empty or a sink fails. */
+  /**
+   * Hand spooled items to the sinks until the spool is empty or a sink fails. Up to
+   * two batches are in flight at once (one being written while the next is read), the
+   * way a client saturates InfluxDB; rows are deleted only after their batch succeeded.
+   */
   private async drain(): Promise<void> {
     if (this.draining || this.stopped) return;
     this.draining = true;
+    let cursor = 0;
+    const inflight = new Set<Promise<boolean>>();
+    let failed = false;
     try {
       for (;;) {
-        const rows = this.st.peek.all(this.opts.writeBatch) as Array<{ rowid: number; site: string; kind: Item['kind']; received: number; body: string }>;
+        if (this.stopped || failed) break;
+        const rows = this.nextBatch(cursor);
         if (!rows.length) break;
-        const ok = await this.deliver(rows);
-        if (!ok) {
-          this.failures++;
-          const backoff = Math.min(5000, 100 * 2 ** Math.min(this.failures, 6));
-          this.drainTimer = setTimeout(() => { this.drainTimer = undefined; void this.drain(); }, backoff);
-          return;
-        }
-        this.failures = 0;
-        if (rows.length < this.opts.writeBatch) break;
+        cursor = rows[rows.length - 1].rowid;
+        const p: Promise<boolean> = this.deliver(rows).then((ok) => { inflight.delete(p); if (!ok) failed = true; return ok; });
+        inflight.add(p);
+        if (inflight.size >= 2) await Promise.race(inflight);
       }
+      await Promise.all(inflight);
+      if (failed) {
+        this.failures++;
+        const backoff = Math.min(5000, 100 * 2 ** Math.min(this.failures, 6));
+        if (!this.stopped) this.drainTimer = setTimeout(() => { this.drainTimer = undefined; void this.drain(); }, backoff);
+        return;
+      }
+      this.failures = 0;
       this.emit('drained');
     } finally {
       this.draining = false;
     }
+    // More may have arrived while the last batch was written.
+    if (!failed && this.spoolDepth() > 0) this.scheduleDrain(0);
   }
 
-  private async deliver(rows: Array<{ rowid: number; site: string; kind: Item['kind']; received: number; body: string }>): Promise<boolean> {
-    const items: Array<SpooledItem & { rowid: number }> = rows.map((r) => ({ rowid: r.rowid, site: r.site, received: r.received, item: JSON.parse(r.body) as Item }));
-    const done = new Set<number>();
+  /** Spool rows after `cursor` holding about `writeBatch` items. */
+  private nextBatch(cursor: number): Array<{ rowid: number; site: string; received: number; items: number }> {
+    const rows = this.st.peek.all(cursor) as Array<{ rowid: number; site: string; received: number; items: number }>;
+    let n = 0;
+    let k = 0;
+    while (k < rows.length && (k === 0 || n + rows[k].items <= this.opts.writeBatch)) n += rows[k++].items;
+    return rows.slice(0, k);
+  }
+
+  private async deliver(rows: Array<{ rowid: number; site: string; received: number }>): Promise<boolean> {
+    const items: Array<SpooledItem & { rowid: number }> = [];
+    for (const r of rows) {
+      const cached = this.parsed.get(r.rowid);
+      const list = cached ?? (JSON.parse(this.st.body.get(r.rowid) as string) as { items: Item[] }).items;
+      for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item });
+    }
+    const keep = new Set<number>();
     let allOk = true;
     for (const sink of this.sinks) {
       const mine = items.filter((i) => sink.kinds.includes(i.item.kind));
@@ -234,14 +276,18 @@ export class Ingest extends EventEmitter {
         allOk = false;
         this.m.sinkErrors.inc({ sink: sink.name });
         if (this.sinkHealthy || this.failures % 20 === 0) this.log.warn({ sink: sink.name, err: errMessage(err), waiting: this.spoolDepth() }, 'sink write failed; items stay spooled and are retried');
-        // Items of this sink stay; mark them so a later sink's success does not delete them.
-        for (const i of mine) done.add(i.rowid);
+        // Messages with items for this sink stay (sinks are idempotent, so the others may see them again).
+        for (const i of mine) keep.add(i.rowid);
       }
     }
     this.sinkHealthy = allOk;
-    // Delete rows every sink that wanted them took (rows no sink wants are dropped too).
     this.db.transaction(() => {
-      for (const i of items) if (!done.has(i.rowid)) this.st.del.run(i.rowid);
+      for (const r of rows) {
+        if (keep.has(r.rowid)) continue;
+        this.st.del.run(r.rowid);
+        const cached = this.parsed.get(r.rowid);
+        if (cached) { this.parsedCount -= cached.length; this.parsed.delete(r.rowid); }
+      }
     })();
     if (allOk) this.emit('written', items.length);
     return allOk;

@@ -134,6 +134,7 @@ export class Outbox {
       getCheckpoint: db.prepare('SELECT v FROM checkpoints WHERE k = ?'),
       take: db.prepare('SELECT seq, prio, channel, body, bytes FROM outbox WHERE prio = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
       del: db.prepare('DELETE FROM outbox WHERE seq = ? RETURNING bytes'),
+      delMany: db.prepare('DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?)) RETURNING bytes'),
       victims: db.prepare('SELECT seq, bytes FROM outbox WHERE prio = ? ORDER BY seq LIMIT ?'),
       countEvict: db.prepare('INSERT INTO evictions (prio, rows, bytes) VALUES (?, ?, ?) ON CONFLICT(prio) DO UPDATE SET rows = rows + excluded.rows, bytes = bytes + excluded.bytes'),
       evictions: db.prepare('SELECT prio, rows, bytes FROM evictions'),
@@ -208,18 +209,13 @@ export class Outbox {
     return this.st.take.all(prio, afterSeq, maxSeq, limit) as OutboxRow[];
   }
 
-  /** Delete rows the broker acknowledged. Unknown (already evicted) seqs are ignored. */
+  /** Delete rows the broker acknowledged (one statement). Unknown (already evicted) seqs are ignored. */
   ack(seqs: number[]): void {
+    const gone = this.st.delMany.all(JSON.stringify(seqs)) as Array<{ bytes: number }>;
     let freed = 0;
-    let rows = 0;
-    this.tx(() => {
-      for (const s of seqs) {
-        const r = this.st.del.get(s) as { bytes: number } | undefined;
-        if (r) { freed += r.bytes; rows++; }
-      }
-    });
+    for (const r of gone) freed += r.bytes;
     this.payloadBytes -= freed;
-    this.rowCount -= rows;
+    this.rowCount -= gone.length;
   }
 
   /** Highest sequence number handed out so far. */

@@ -1,0 +1,185 @@
+/**
+ * Ingest throughput MQTT → InfluxDB, side by side in one run on one influxd:
+ *   ceiling   — InfluxDB's own: pre-built line protocol POSTed in 5,000-line batches (2 in flight)
+ *   by hand   — what a user would write: mosquitto + a minimal mqtt.js subscriber calling
+ *               influx.writePoints for each message (same batched messages as ours)
+ *   cityedge  — edge process (outbox → uplink) → embedded aedes → ingest (validate, dedupe, spool) → InfluxDB
+ * and end-to-end latency (reading produced → queryable in InfluxDB) at a moderate rate.
+ */
+import { pathToFileURL } from 'node:url';
+import mqtt from 'mqtt';
+import { InfluxDB } from 'influx';
+import { InfluxPeer } from '../test/peers/influx.ts';
+import { MosquittoPeer } from '../test/peers/mosquitto.ts';
+import path from 'node:path';
+import { edgeConfig, spawnEdge, startCloud, startEdge } from '../test/harness.ts';
+import { freePort, tempDir } from '../test/peers/ports.ts';
+import { Outbox } from '../edge/outbox/outbox.ts';
+import { newMessageId } from '../protocol/ids.ts';
+import type { NewItem } from '../protocol/schemas.ts';
+
+const N = Number(process.env.BENCH_INGEST_POINTS ?? 200_000);
+const BATCH = 500;
+const T0 = 1_600_000_000_000;
+
+async function count(influx: InfluxPeer, db: string, m = 'bench'): Promise<number> {
+  const r = await influx.query(`SELECT count("value") FROM "${m}"`, db);
+  return r.results?.[0]?.series?.[0]?.values?.[0]?.[1] ?? 0;
+}
+
+async function waitCount(influx: InfluxPeer, db: string, n: number, timeoutMs = 300_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await count(influx, db)) < n) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${await count(influx, db)} of ${n} in ${db}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function reading(i: number, site = 'bench-site'): { m: string; tags: Record<string, string>; fields: Record<string, number>; ts: number; site: string } {
+  return { m: 'bench', tags: { station: `s${i % 10}` }, fields: { value: i, pm25: (i * 7) % 300 }, ts: T0 + i, site };
+}
+
+async function ceiling(influx: InfluxPeer): Promise<number> {
+  await fetch(`${influx.url}/query?q=${encodeURIComponent('CREATE DATABASE ceiling')}`, { method: 'POST' });
+  const bodies: string[] = [];
+  for (let start = 0; start < N; start += 5000) {
+    const lines: string[] = [];
+    for (let i = start; i < Math.min(N, start + 5000); i++) {
+      const r = reading(i);
+      lines.push(`bench,site=${r.site},station=${r.tags.station} value=${r.fields.value},pm25=${r.fields.pm25} ${r.ts}`);
+    }
+    bodies.push(lines.join('\n'));
+  }
+  const t = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < bodies.length) {
+      const b = bodies[next++];
+      const res = await fetch(`${influx.url}/write?db=ceiling&precision=ms`, { method: 'POST', body: b });
+      if (res.status !== 204) throw new Error(`write failed ${res.status}`);
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  await waitCount(influx, 'ceiling', N);
+  return N / ((performance.now() - t) / 1000);
+}
+
+function batchPayload(start: number, n: number, site: string, stream: string): string {
+  const items = [];
+  for (let i = start; i < start + n; i++) {
+    const r = reading(i, site);
+    items.push({ id: newMessageId(), seq: i + 1, ts: r.ts, kind: 'telemetry', m: r.m, tags: r.tags, fields: r.fields });
+  }
+  return JSON.stringify({ v: 1, site, stream, sentAt: Date.now(), items });
+}
+
+async function byHand(influx: InfluxPeer): Promise<number> {
+  const mosq = await new MosquittoPeer().start();
+  const client = new InfluxDB({ host: '127.0.0.1', port: influx.httpPort, database: 'byhand' });
+  await client.createDatabase('byhand');
+  // the forwarder a user would write: parse each message, write its points
+  const sub = mqtt.connect(mosq.url, { clientId: 'forwarder', clean: false });
+  await new Promise<void>((r) => sub.once('connect', () => r()));
+  await sub.subscribeAsync('ce/v1/+/telemetry', { qos: 1 });
+  sub.on('message', (topic, payload) => {
+    const b = JSON.parse(payload.toString());
+    client.writePoints(b.items.map((it: { m: string; tags: Record<string, string>; fields: Record<string, number>; ts: number }) => ({ measurement: it.m, tags: { ...it.tags, site: b.site }, fields: it.fields, timestamp: it.ts })), { precision: 'ms' })
+      .catch((err) => console.error('forwarder write failed', err.message));
+  });
+  const payloads: string[] = [];
+  for (let s = 0; s < N; s += BATCH) payloads.push(batchPayload(s, Math.min(BATCH, N - s), 'bench-site', 'stream-byhand'));
+  const pub = mqtt.connect(mosq.url, { clientId: 'publisher' });
+  await new Promise<void>((r) => pub.once('connect', () => r()));
+  const t = performance.now();
+  let next = 0;
+  const worker = async () => { while (next < payloads.length) await pub.publishAsync('ce/v1/bench-site/telemetry', payloads[next++], { qos: 1 }); };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  await waitCount(influx, 'byhand', N);
+  const rate = N / ((performance.now() - t) / 1000);
+  await pub.endAsync();
+  await sub.endAsync();
+  await mosq.stop();
+  return rate;
+}
+
+async function cityedge(influx: InfluxPeer): Promise<{ rate: number; latency: { p50: number; p95: number; n: number } }> {
+  const port = await freePort();
+  // The street site is its own process (as in the field): its outbox is filled while the
+  // uplink is down, then the cloud comes up and we time the drain into InfluxDB.
+  const stateDir = tempDir('bench-edge-');
+  const outbox = new Outbox(path.join(stateDir, 'outbox.db'), { capBytes: 4 * 1024 ** 3 });
+  for (let s = 0; s < N; s += 1000) {
+    const items: NewItem[] = [];
+    for (let i = s; i < Math.min(N, s + 1000); i++) { const r = reading(i); items.push({ kind: 'telemetry', ts: r.ts, m: r.m, tags: r.tags, fields: r.fields }); }
+    outbox.append(items);
+  }
+  outbox.close();
+  const edge = spawnEdge(edgeConfig({ site: 'bench-site', password: 'bench-password-1', url: `mqtt://127.0.0.1:${port}`, stateDir, uplink: { backlogRate: 10_000_000, batchMaxItems: BATCH, maxInflight: 32, reconnectMinMs: 50, reconnectMaxMs: 100 }, outbox: { cap: '4GiB' } }));
+  const cloud = await startCloud({ influx: { url: influx.url, database: 'cityedge' }, broker: { port } });
+  await cloud.ctx.devices.add('bench-site', 'bench-password-1');
+  let first = 0;
+  let firstCount = 0;
+  for (;;) {
+    const c = (await cloud.ctx.ingest.counts())['items.accepted'] ?? 0;
+    if (c > 0) { first = performance.now(); firstCount = c; break; }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  await waitCount(influx, 'cityedge', N);
+  const rate = (N - firstCount) / ((performance.now() - first) / 1000);
+  await edge.proc.stop();
+
+  // latency at a moderate rate: an in-process edge at 200 readings/s for ~8 s, probing one reading every 100 ms
+  const live = await startEdge(edgeConfig({ site: 'bench-live', password: 'bench-password-2', url: `mqtt://127.0.0.1:${cloud.mqttPort}` }));
+  await cloud.ctx.devices.add('bench-live', 'bench-password-2');
+  while (!live.uplink.stats().connected) await new Promise((r) => setTimeout(r, 20));
+  const lat: number[] = [];
+  const bg = setInterval(() => {
+    const items: NewItem[] = [];
+    for (let k = 0; k < 20; k++) items.push({ kind: 'telemetry', ts: Date.now(), m: 'bg', tags: {}, fields: { v: k } });
+    live.emit(items);
+  }, 100);
+  for (let k = 0; k < 60; k++) {
+    const produced = Date.now();
+    const probe = 1_000_000 + k;
+    live.emit([{ kind: 'telemetry', ts: produced, m: 'probe', tags: {}, fields: { probe } }]);
+    for (;;) {
+      const r = await influx.query(`SELECT "probe" FROM "probe" WHERE "probe" = ${probe}`, 'cityedge');
+      if (r.results?.[0]?.series) break;
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    lat.push(Date.now() - produced);
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  clearInterval(bg);
+  lat.sort((a, b) => a - b);
+  await live.stop();
+  await cloud.stop();
+  return { rate, latency: { p50: lat[Math.floor(lat.length * 0.5)], p95: lat[Math.floor(lat.length * 0.95)], n: lat.length } };
+}
+
+export async function run(): Promise<Record<string, unknown>> {
+  const influx = await new InfluxPeer().start();
+  try {
+    const ceil = await ceiling(influx);
+    const hand = await byHand(influx);
+    const ours = await cityedge(influx);
+    const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
+    console.log(`ingest throughput, ${N.toLocaleString('en-US')} points, InfluxDB 1.6 on this machine`);
+    console.log(`  InfluxDB ceiling (line protocol, 5,000/POST) ${fmt(ceil)} points/s`);
+    console.log(`  mosquitto + hand-written forwarder           ${fmt(hand)} points/s`);
+    console.log(`  cityedge (outbox→aedes→ingest→InfluxDB)      ${fmt(ours.rate)} points/s   ${(ours.rate / ceil).toFixed(2)}× ceiling, ${(ours.rate / hand).toFixed(2)}× by hand`);
+    console.log(`  end-to-end latency at 200 readings/s: p50 ${ours.latency.p50} ms, p95 ${ours.latency.p95} ms (n=${ours.latency.n})`);
+    const result = {
+      bench: 'ingest', points: N,
+      ceiling_pps: Math.round(ceil), by_hand_pps: Math.round(hand), cityedge_pps: Math.round(ours.rate),
+      ratio_vs_ceiling: +(ours.rate / ceil).toFixed(3), ratio_vs_by_hand: +(ours.rate / hand).toFixed(3),
+      latency_p50_ms: ours.latency.p50, latency_p95_ms: ours.latency.p95,
+    };
+    console.log(JSON.stringify(result));
+    return result;
+  } finally {
+    await influx.stop();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await run();

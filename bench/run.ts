@@ -1,0 +1,24 @@
+/**
+ * `npm run bench -- [name ...]`: runs the named benchmarks (all when none is named).
+ * Each bench prints a table and ends with one JSON line of its figures and ratios.
+ */
+const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = {
+  ingest: () => import('./ingest.ts'),
+  outbox: () => import('./outbox.ts'),
+  hj212: () => import('./hj212.ts'),
+  bikes: () => import('./bikes.ts'),
+};
+
+const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const unknown = asked.filter((a) => !(a in BENCHES));
+if (unknown.length) {
+  console.error(`unknown bench ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
+  process.exit(2);
+}
+process.env.LOG_LEVEL ??= 'error';
+for (const name of asked.length ? asked : Object.keys(BENCHES)) {
+  console.log(`\n=== bench ${name} ===`);
+  const mod = await BENCHES[name]();
+  await mod.run();
+}
+process.exit(0);
