@@ -28,8 +28,9 @@ describe('rules engine', () => {
     xs.forEach((x, i) => e.update([tr(1, x, 30)], i * 100, 100, 100));
     [70, 60, 40, 30].forEach((x, i) => e.update([tr(1, x, 30)], 1000 + i * 100, 100, 100)); // back
     [30, 70].forEach((x, i) => e.update([tr(2, x, 90)], 2000 + i * 100, 100, 100)); // below the segment end (y 0.9 > 0.6)
-    // directed line a→b points down (y grows); the right of it (image coords) is x < 0.5
-    expect(e.counts.l).toEqual({ in: 1, out: 1 });
+    [20, 80].forEach((x, i) => e.update([tr(3, x, 10)], 3000 + i * 100, 100, 100)); // a second walker left→right
+    // line drawn top→bottom: forward ('in') is left→right
+    expect(e.counts.l).toEqual({ in: 2, out: 1 });
   });
 
   it('crowd: hysteresis on/off and cool-down make one event per situation', () => {

@@ -105,7 +105,8 @@ export class RulesEngine {
       if (side !== s.side) {
         // confirmed side change: count it if the path crossed the segment itself (not its extension)
         if (segmentsIntersect(s.sidePt, p, a, b) && ts >= s.cooldownUntil) {
-          const direction = s.side < 0 ? r.names.forward : r.names.backward;
+          // forward = direction of a→b turned 90° counter-clockwise on screen (signed distance + → −)
+          const direction = s.side > 0 ? r.names.forward : r.names.backward;
           this.counts[r.id][direction]++;
           s.cooldownUntil = ts + r.cooldownS * 1000;
           ev.push({ type: 'line.cross', phase: 'instant', key: `${this.camera}:${r.id}:${t.id}:${ts}`, rule: r.id, ts, snapshot: r.snapshot, trackIds: [t.id],

@@ -19,7 +19,7 @@ export const DwellRule = Type.Object({
 
 export const LineRule = Type.Object({
   id: Id, type: Type.Literal('line'), line: Type.Tuple([Pt, Pt]), classes: Classes,
-  /** Names of the two directions: `forward` = from the left to the right of the directed line a→b (image coords). */
+  /** Names of the two directions. `forward` = the direction a→b turned 90° counter-clockwise on screen: for a line drawn top→bottom, forward is left→right; for left→right, forward is bottom→top. */
   names: Type.Object({ forward: Type.String(), backward: Type.String() }, { additionalProperties: false, default: { forward: 'in', backward: 'out' } }),
   /** The anchor must be this far (normalised) from the line on each side before a side counts (hysteresis). */
   margin: Type.Number({ minimum: 0, maximum: 0.2, default: 0.01 }),

@@ -11,7 +11,14 @@ export interface SnapshotBox {
   highlight?: boolean;
 }
 
+/** Rule geometry to draw (zones, counting lines), pixel coordinates. */
+export interface SnapshotShape {
+  points: Array<[number, number]>;
+  closed: boolean;
+}
+
 export interface SnapshotOptions {
+  shapes?: SnapshotShape[];
   /** Longest side of the frame image (default: frame size). */
   maxWidth?: number;
   quality?: number;
@@ -23,15 +30,21 @@ export interface SnapshotOptions {
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 
-export function overlaySvg(width: number, height: number, boxes: SnapshotBox[], caption?: string): Buffer {
+export function overlaySvg(width: number, height: number, boxes: SnapshotBox[], caption?: string, shapes: SnapshotShape[] = []): Buffer {
   const stroke = Math.max(2, Math.round(width / 320));
   const font = Math.max(12, Math.round(width / 50));
-  const parts = boxes.map(({ box: [x1, y1, x2, y2], label, highlight }) => {
+  const geo = shapes.map((sh) => {
+    const pts = sh.points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ');
+    return sh.closed
+      ? `<polygon points="${pts}" fill="#ffd400" fill-opacity="0.12" stroke="#ffd400" stroke-width="${stroke}" stroke-dasharray="8 4"/>`
+      : `<polyline points="${pts}" fill="none" stroke="#00c8ff" stroke-width="${stroke + 1}"/>`;
+  });
+  const parts = geo.concat(boxes.map(({ box: [x1, y1, x2, y2], label, highlight }) => {
     const c = highlight ? '#ff2a2a' : '#2ad42a';
     const ty = y1 - 3 < font ? y2 + font : y1 - 3;
     return `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="${c}" stroke-width="${stroke}"/>` +
       `<text x="${x1.toFixed(1)}" y="${ty.toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="${c}" stroke="#000" stroke-width="0.6">${esc(label)}</text>`;
-  });
+  }));
   if (caption) parts.push(`<text x="6" y="${font + 4}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="#fff" stroke="#000" stroke-width="0.8">${esc(caption)}</text>`);
   return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
 }
@@ -57,7 +70,7 @@ export async function makeSnapshot(frame: Frame, boxes: SnapshotBox[], opts: Sna
   const raw = Buffer.from(frame.data.buffer, frame.data.byteOffset, width * height * 3);
   // draw: composite the SVG, back to raw RGB so the size cap can re-encode cheaply
   const drawn = await sharp(raw, { raw: { width, height, channels: 3 } })
-    .composite([{ input: overlaySvg(width, height, boxes, caption), top: 0, left: 0 }])
+    .composite([{ input: overlaySvg(width, height, boxes, caption, opts.shapes), top: 0, left: 0 }])
     .removeAlpha().raw().toBuffer();
   const full = await capped(sharp, drawn, { width, height }, o, opts.maxWidth ?? width);
   const hl = boxes.filter((b) => b.highlight);

@@ -41,4 +41,17 @@ describe('ByteTracker', () => {
     tr.update([det('person', 0.3, 0, 0)], 1000);
     expect(tr.size).toBe(0);
   });
+
+  it('recovers a lost walker that reappears a short distance away (occlusion), but not a far one', () => {
+    const tr = new ByteTracker();
+    tr.update([det('person', 0.9, 400, 200)], 0);
+    const [a] = tr.update([det('person', 0.9, 400, 200)], 200);
+    for (let t = 400; t <= 1000; t += 200) tr.update([], t); // hidden for 0.8 s, walking left meanwhile
+    const [b] = tr.update([det('person', 0.9, 340, 200)], 1200); // 60 px away, box height 40 → within 1.5×
+    expect(b?.id).toBe(a.id);
+    expect(tr.recovered).toBe(1);
+    for (let t = 1400; t <= 2000; t += 200) tr.update([], t);
+    tr.update([det('person', 0.9, 100, 200)], 2200); // 240 px away: a new tentative track
+    expect(tr.recovered).toBe(1);
+  });
 });

@@ -6,7 +6,10 @@
  *  2. associate HIGH-score detections with all tracks (IoU ≥ matchIoU);
  *  3. associate LOW-score detections with the still-unmatched confirmed tracks (IoU ≥ lowMatchIoU),
  *     which keeps ids through partial occlusion where the detector's score dips;
- *  4. unmatched high detections (score ≥ newTrackScore) start tentative tracks, confirmed after
+ *  4. (recovery, after OC-SORT's observation-centric re-update) an unmatched high detection close to a
+ *     LOST track of the same group (centre distance ≤ recoverDistance × box height) re-attaches to it —
+ *     a walker hidden behind a sign for a second keeps the id even though IoU with the stale box is 0;
+ *  5. unmatched high detections (score ≥ newTrackScore) start tentative tracks, confirmed after
  *     `minHits` matches; unmatched tracks are kept as lost for `maxLostMs`, then removed.
  * Association is within a class group (vehicles car/truck/bus/motorbike form one group, so a car
  * flickering to truck keeps its id); a track's label is the majority of its detections.
@@ -22,6 +25,8 @@ export interface TrackerOptions {
   lowMatchIoU?: number;
   minHits?: number;
   maxLostMs?: number;
+  /** Stage 4 gate in box heights; 0 disables recovery. */
+  recoverDistance?: number;
 }
 
 export interface Track {
@@ -45,10 +50,12 @@ const group = (label: string) => (VEHICLES.has(label) ? 'vehicle' : label);
 
 export class ByteTracker {
   private tracks: TrackState[] = [];
+  /** Lost tracks re-attached by stage 4. */
+  recovered = 0;
   private nextId = 1;
   private readonly o: Required<TrackerOptions>;
   constructor(opts: TrackerOptions = {}) {
-    this.o = { highScore: 0.5, lowScore: 0.1, newTrackScore: 0.5, matchIoU: 0.2, lowMatchIoU: 0.4, minHits: 2, maxLostMs: 1500, ...opts };
+    this.o = { highScore: 0.5, lowScore: 0.1, newTrackScore: 0.5, matchIoU: 0.2, lowMatchIoU: 0.4, minHits: 2, maxLostMs: 1500, recoverDistance: 1.5, ...opts };
   }
 
   private predict(t: TrackState, ts: number): Box {
@@ -113,6 +120,31 @@ export class ByteTracker {
       t.state = 'lost';
       return ts - t.lastTs <= this.o.maxLostMs;
     });
+    for (const [, d] of second) usedHigh.add(d);
+    if (this.o.recoverDistance > 0) {
+      const lost = this.tracks.filter((t) => t.state === 'lost' && !matched.has(t));
+      const cands: Array<{ t: TrackState; d: Detection; dist: number }> = [];
+      for (const d of high) {
+        if (usedHigh.has(d)) continue;
+        const [dx, dy] = centre(d.box);
+        for (const t of lost) {
+          if (group(t.label) !== group(d.label)) continue;
+          const [tx, ty] = centre(t.box);
+          const dist = Math.hypot(dx - tx, dy - ty);
+          if (dist <= this.o.recoverDistance * Math.max(t.box[3] - t.box[1], d.box[3] - d.box[1])) cands.push({ t, d, dist });
+        }
+      }
+      cands.sort((a, b) => a.dist - b.dist);
+      for (const { t, d } of cands) {
+        if (matched.has(t) || usedHigh.has(d)) continue;
+        t.vel = [0, 0, 0, 0];
+        t.hits = 1; // velocity restarts from here
+        this.apply(t, d, ts);
+        matched.add(t);
+        usedHigh.add(d);
+        this.recovered++;
+      }
+    }
     for (const d of high) {
       if (usedHigh.has(d) || d.score < this.o.newTrackScore) continue;
       const t: TrackState = { id: this.nextId++, label: d.label, score: d.score, box: [...d.box], firstTs: ts, lastTs: ts, hits: 1, state: this.o.minHits <= 1 ? 'confirmed' : 'tentative', vel: [0, 0, 0, 0], votes: new Map([[d.label, 1]]) };
@@ -130,6 +162,8 @@ export class ByteTracker {
     return this.tracks.length;
   }
 }
+
+const centre = (b: Box): [number, number] => [(b[0] + b[2]) / 2, (b[1] + b[3]) / 2];
 
 function publicTrack(t: TrackState): Track {
   return { id: t.id, label: t.label, score: t.score, box: [...t.box], firstTs: t.firstTs, lastTs: t.lastTs, hits: t.hits, state: t.state };
