@@ -26,6 +26,8 @@ export interface SnapshotOptions {
   maxBytes?: number;
   /** Crop margin around the highlighted boxes, fraction of their size. */
   cropMargin?: number;
+  /** Minimum crop side in frame pixels (default 200). */
+  minCrop?: number;
 }
 
 const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
@@ -78,11 +80,20 @@ export async function makeSnapshot(frame: Frame, boxes: SnapshotBox[], opts: Sna
   const m = opts.cropMargin ?? 0.25;
   const x1 = Math.min(...hl.map((b) => b.box[0])), y1 = Math.min(...hl.map((b) => b.box[1]));
   const x2 = Math.max(...hl.map((b) => b.box[2])), y2 = Math.max(...hl.map((b) => b.box[3]));
-  const mx = (x2 - x1) * m + 4, my = (y2 - y1) * m + 4;
-  const left = Math.max(0, Math.floor(x1 - mx)), top = Math.max(0, Math.floor(y1 - my));
-  const cw = Math.min(width, Math.ceil(x2 + mx)) - left, ch = Math.min(height, Math.ceil(y2 + my)) - top;
+  // margin around the object(s), at least `minCrop` px each way (a 30-px walker needs context)
+  const minCrop = Math.min(opts.minCrop ?? 200, width, height);
+  const cx = (x1 + x2) / 2, cy = (y1 + y2) / 2;
+  const hw = Math.max(((x2 - x1) * (1 + 2 * m)) / 2, minCrop / 2), hh = Math.max(((y2 - y1) * (1 + 2 * m)) / 2, minCrop / 2);
+  const left = Math.max(0, Math.min(width - 2 * hw, cx - hw)) | 0, top = Math.max(0, Math.min(height - 2 * hh, cy - hh)) | 0;
+  const cw = Math.min(width - left, Math.ceil(2 * hw)), ch = Math.min(height - top, Math.ceil(2 * hh));
   if (cw < 2 || ch < 2) return { frame: full };
-  const cropRaw = await sharp(drawn, { raw: { width, height, channels: 3 } }).extract({ left, top, width: cw, height: ch }).raw().toBuffer();
-  const crop = await capped(sharp, cropRaw, { width: cw, height: ch }, { ...o, maxBytes: Math.min(o.maxBytes, 100_000) }, Math.max(cw, 64));
+  let cropRaw = await sharp(drawn, { raw: { width, height, channels: 3 } }).extract({ left, top, width: cw, height: ch }).raw().toBuffer();
+  let info = { width: cw, height: ch };
+  const up = Math.max(cw, ch) < 320 ? 320 / Math.max(cw, ch) : 1; // small crops are enlarged for viewing
+  if (up > 1) {
+    info = { width: Math.round(cw * up), height: Math.round(ch * up) };
+    cropRaw = await sharp(cropRaw, { raw: { width: cw, height: ch, channels: 3 } }).resize(info.width, info.height, { kernel: 'lanczos3' }).raw().toBuffer();
+  }
+  const crop = await capped(sharp, cropRaw, info, { ...o, maxBytes: Math.min(o.maxBytes, 100_000) }, info.width);
   return { frame: full, crop };
 }
