@@ -74,7 +74,7 @@ describe('hj212 source → env pipeline', () => {
     expect(env.every((e) => e.fields.flag === 'C' && e.fields.value === 400)).toBe(true);
   });
 
-  it('commits alert + hj212 items + checkpoint in one outbox transaction before the ack; a failed commit sends no ack', async () => {
+  it('commits alert + hj212 items + checkpoint in one outbox transaction before the ack; a failed commit sends no ack and loses no raise', async () => {
     const outbox = new Outbox(path.join(tempDir('hj-outbox-'), 'outbox.db'), { capBytes: 64 * 1024 * 1024 });
     cleanup.push(() => outbox.close());
     let fail = false;
@@ -84,18 +84,21 @@ describe('hj212 source → env pipeline', () => {
     await src.start(realCtx);
     cleanup.push(() => src.stop());
     const c = await logger(src.health!().port as number, stations[0]);
-    await c.sendData('2061', T, pm(200));
-    const r = await c.sendData('2061', T + H, pm(210));
-    expect(r.acked).toBe(true);
+    expect((await c.sendData('2061', T, pm(200))).acked).toBe(true);
+    // the 2nd exceedance would raise, but the disk fails: no ack, nothing stored, engine rolled back
+    fail = true;
+    expect((await c.sendData('2061', T + H, pm(210))).acked).toBe(false);
+    expect(outbox.take(0, 0, Number.MAX_SAFE_INTEGER, 10)).toHaveLength(0);
+    expect(src.health!()).toMatchObject({ rejected: { HJ212_STORE: 1 } });
+    // the logger re-sends (RF=1 in 2025, unchanged in 2017): now the raise is produced and stored
+    fail = false;
+    expect(await c.resendBacklog()).toBe(1);
     const rows = outbox.take(0, 0, Number.MAX_SAFE_INTEGER, 10);
     expect(rows).toHaveLength(1);
     expect(rows[0].channel).toBe('alerts');
-    expect(JSON.parse(rows[0].body)).toMatchObject({ kind: 'alert', state: 'raise', rule: 'pm25-hour' });
+    expect(JSON.parse(rows[0].body)).toMatchObject({ kind: 'alert', state: 'raise', rule: 'pm25-hour', ts: T + H, data: { value: 210 } });
     expect(JSON.parse(outbox.checkpoint('env.alerts:hj')!)).toEqual({ raised: [{ rule: 'pm25-hour', source: 'AIR2017/PM2.5' }] });
-    fail = true;
-    const size = outbox.size;
-    expect((await c.sendData('2061', T + 2 * H, pm(90))).acked).toBe(false);
-    expect(outbox.size).toBe(size);
-    expect(src.health!()).toMatchObject({ rejected: { HJ212_STORE: 1 } });
+    // hj212 telemetry of both frames, once each
+    expect(outbox.take(3, 0, Number.MAX_SAFE_INTEGER, 10).map((r) => JSON.parse(r.body).ts)).toEqual([T, T + H]);
   });
 });

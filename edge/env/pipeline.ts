@@ -119,7 +119,13 @@ export class EnvEmitter {
   }
 
   start(): void {
-    this.timer ??= setInterval(() => this.emitItems(this.pipeline.tick()), this.pipeline.cfg.tickMs);
+    this.timer ??= setInterval(() => {
+      try {
+        this.commit(() => this.pipeline.tick());
+      } catch (err) {
+        this.ctx.log.error({ err, key: this.key }, 'env pipeline tick not stored; retried on the next tick');
+      }
+    }, this.pipeline.cfg.tickMs);
     this.timer.unref?.();
   }
 
@@ -129,13 +135,36 @@ export class EnvEmitter {
    * with the open-alert checkpoint. Throws when the commit fails (the caller must then not ack).
    */
   emit(readings: Reading[], extra: NewItem[] = []): void {
-    this.emitItems([...extra, ...this.pipeline.push(readings)]);
+    this.commit(() => [...extra, ...this.pipeline.push(readings)]);
+  }
+
+  /**
+   * Items computed by `fn` go to the outbox; if that commit throws, the alert engine is rolled back
+   * to before `fn` (so a re-sent reading raises again). Closed aggregate windows are not rolled back:
+   * their raw readings are re-sent by the device and the cloud can recompute.
+   */
+  private commit(fn: () => NewItem[]): void {
+    const alerts = this.pipeline.alerts;
+    alerts.begin();
+    try {
+      this.emitItems(fn());
+      alerts.commit();
+    } catch (err) {
+      alerts.rollback();
+      throw err;
+    }
   }
 
   stop(flush = true): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    if (flush) this.emitItems(this.pipeline.flush());
+    if (flush) {
+      try {
+        this.emitItems(this.pipeline.flush());
+      } catch (err) {
+        this.ctx.log.error({ err, key: this.key }, 'partial aggregate windows not stored at shutdown');
+      }
+    }
   }
 
   private emitItems(items: NewItem[]): void {

@@ -24,6 +24,9 @@ export class AlertEngine {
   private readonly instrument = new Map<string, InstrumentState>();
   private restored = new Set<string>();
   private counts = { readings: 0, raised: 0, cleared: 0 };
+  /** Undo journal of the keys touched since begin(): their state before the first change. */
+  private journal?: Map<string, { limit?: LimitState; missing?: MissingState; instrument?: InstrumentState; restored: boolean }>;
+  private journalCounts?: { readings: number; raised: number; cleared: number };
 
   constructor(private readonly rules: Rule[]) {
     const seen = new Set<string>();
@@ -36,6 +39,41 @@ export class AlertEngine {
     }
   }
 
+  /**
+   * Start an undo journal: until commit()/rollback(), the first change to each key saves a copy of
+   * its state. EnvEmitter brackets every outbox commit with it, so a failed commit (disk full, I/O
+   * error) leaves the engine as if the readings had never been seen — the source does not ack, the
+   * device re-sends, and the raise is produced again instead of being lost.
+   */
+  begin(): void {
+    this.journal = new Map();
+    this.journalCounts = { ...this.counts };
+  }
+
+  commit(): void {
+    this.journal = undefined;
+  }
+
+  rollback(): void {
+    if (!this.journal) return;
+    for (const [sk, j] of this.journal) {
+      for (const [m, v] of [[this.limit, j.limit], [this.missing, j.missing], [this.instrument, j.instrument]] as Array<[Map<string, unknown>, unknown]>) {
+        if (v === undefined) m.delete(sk); else m.set(sk, v);
+      }
+      if (j.restored) this.restored.add(sk); else this.restored.delete(sk);
+    }
+    this.counts = this.journalCounts!;
+    this.journal = undefined;
+  }
+
+  private touch(sk: string): void {
+    if (!this.journal || this.journal.has(sk)) return;
+    this.journal.set(sk, {
+      limit: structuredClone(this.limit.get(sk)), missing: structuredClone(this.missing.get(sk)),
+      instrument: structuredClone(this.instrument.get(sk)), restored: this.restored.has(sk),
+    });
+  }
+
   process(r: Reading): NewItem[] {
     this.counts.readings++;
     const out: NewItem[] = [];
@@ -43,6 +81,7 @@ export class AlertEngine {
     for (const rule of this.rules) {
       if (!matches(rule.match, r)) continue;
       const sk = `${rule.id}|${key}`;
+      this.touch(sk);
       if (rule.kind === 'limit') this.evalLimit(rule, sk, r, out);
       else if (rule.kind === 'instrument') this.evalInstrument(rule, sk, r, out);
       else this.seen(rule, sk, r, out);
@@ -58,6 +97,7 @@ export class AlertEngine {
       for (const e of rule.expect) {
         const key = readingKey(e);
         const sk = `${rule.id}|${key}`;
+        this.touch(sk);
         if (!this.missing.has(sk)) this.missing.set(sk, { ...e, unit: '', lastSeen: now, raised: this.restored.has(sk) });
       }
     }
@@ -65,6 +105,7 @@ export class AlertEngine {
       const rule = this.rules.find((x) => x.id === sk.slice(0, sk.indexOf('|'))) as MissingRule;
       const ms = rule.afterMinutes * 60_000;
       if (!s.raised && now - s.lastSeen >= ms) {
+        this.touch(sk);
         s.raised = true;
         const mins = Math.round((now - s.lastSeen) / 60_000);
         out.push(this.alert(rule, sk, s, 'raise', now, `${s.pollutant} at ${where(s)}: no data for ${mins} min (rule: ${rule.afterMinutes} min)`, { lastSeen: s.lastSeen, afterMinutes: rule.afterMinutes }));
