@@ -66,7 +66,8 @@ export class Ingest extends EventEmitter {
       body: db.prepare('SELECT body FROM ingest_spool WHERE rowid = ?').pluck(),
       del: db.prepare('DELETE FROM ingest_spool WHERE rowid = ?'),
       depth: db.prepare('SELECT coalesce(sum(items), 0) AS n FROM ingest_spool'),
-      status: db.prepare('INSERT INTO site_status (site, online, ts, received, health) VALUES (?, ?, ?, ?, ?) ON CONFLICT(site) DO UPDATE SET online = excluded.online, ts = excluded.ts, received = excluded.received, health = coalesce(excluded.health, health) WHERE excluded.ts >= site_status.ts'),
+      // Status is ordered by arrival: a last will carries the time the site connected, not when it dropped.
+      status: db.prepare('INSERT INTO site_status (site, online, ts, received, health) VALUES (?, ?, ?, ?, ?) ON CONFLICT(site) DO UPDATE SET online = excluded.online, ts = excluded.ts, received = excluded.received, health = coalesce(excluded.health, health)'),
     };
     const reg = [registry];
     // eslint-disable-next-line @typescript-eslint/no-this-alias
