@@ -89,7 +89,10 @@ describe('HJ 212 exceedance → edge alert (offline) → cloud lifecycle', () =>
     const openAlert = await waitFor(async () => (await api(cloud, viewer, 'GET', `/api/v1/alerts?site=${SITE}&rule=pm25-1h`)).body.alerts[0], { what: 'alert in the cloud API', timeoutMs: 20_000 });
     expect(openAlert).toMatchObject({ state: 'open', severity: 'critical', source: 'AOTIZHONGXIN000000000001/PM2.5', firstTs: bj(2013, 3, 5, 15), raiseCount: 1 });
     await waitFor(() => edge.outbox.take(0, 0, Number.MAX_SAFE_INTEGER, 10).length === 0, { what: 'alert rows acknowledged by the broker' });
-    const calibAlerts = (await api(cloud, viewer, 'GET', `/api/v1/alerts?site=${SITE}&source=${encodeURIComponent('CALIBRATING000000000002/PM2.5')}`)).body.alerts;
+    const calibAlerts = await waitFor(async () => {
+      const xs = (await api(cloud, viewer, 'GET', `/api/v1/alerts?site=${SITE}&source=${encodeURIComponent('CALIBRATING000000000002/PM2.5')}`)).body.alerts;
+      return xs.length ? xs : undefined;
+    }, { what: 'instrument alert in the cloud' });
     expect(calibAlerts.map((a: { rule: string }) => a.rule)).toEqual(['analyser']);
 
     // 3) acknowledged through the API by a named person (env role)
@@ -106,10 +109,12 @@ describe('HJ 212 exceedance → edge alert (offline) → cloud lifecycle', () =>
     expect(resolved.history.map((h: { action: string }) => h.action)).toEqual(['raise', 'acknowledge', 'clear']);
     // one alert for the whole episode (no storm), none open for the exceedance rule
     expect((await api(cloud, viewer, 'GET', `/api/v1/alerts?site=${SITE}&rule=pm25-1h`)).body.alerts).toHaveLength(1);
-    // the readings themselves reached the series store too
-    const series = await api(cloud, viewer, 'GET', `/api/v1/series?site=${SITE}&measurement=hj212&fields=avg&from=${bj(2013, 3, 5, 0)}&to=${bj(2013, 3, 9, 2)}&window=30d&agg=count&tag=station=AOTIZHONGXIN000000000001&tag=pollutant=PM2.5`);
-    expect(series.status).toBe(200);
-    expect(series.body.series[0].values.reduce((a: number, v: number[]) => a + v[1], 0)).toBe(rows.filter((r) => r.factors.some((f) => f.code === 'a34004')).length);
+    // the readings themselves reached the series store too (telemetry travels after alerts: wait for it)
+    const expected = rows.filter((r) => r.factors.some((f) => f.code === 'a34004')).length;
+    const seriesUrl = `/api/v1/series?site=${SITE}&measurement=hj212&fields=avg&from=${bj(2013, 3, 5, 0)}&to=${bj(2013, 3, 9, 2)}&window=30d&agg=count&tag=station=AOTIZHONGXIN000000000001&tag=pollutant=PM2.5`;
+    const count = async () => (await api(cloud, viewer, 'GET', seriesUrl)).body.series[0]?.values.reduce((a: number, v: number[]) => a + v[1], 0) ?? 0;
+    await waitFor(async () => (await count()) >= expected, { what: 'hj212 PM2.5 points in the series store', timeoutMs: 20_000 });
+    expect(await count()).toBe(expected);
     void (cloud as Cloud);
   });
 });
