@@ -113,6 +113,7 @@ describe('Modbus + OPC UA + HJ 212 (2017 and 2025/SM4) → one edge → cloud �
     expect(nox[1]).toBeLessThanOrEqual(260);
     expect((await q(`SELECT "value", "outlet" FROM "env" WHERE station = 'plant7' LIMIT 1`))[0].values[0][2]).toBe('FQ01');
     // HJ 212: the bridge's per-factor points (min/avg/max/count) and the 2025 logger's flags
+    await waitFor(async () => (await q(`SELECT count("avg") FROM "hj212" WHERE site = '${SITE}'`))[0]?.values[0][1] === 6, { what: 'hj212 points of both loggers' });
     const hj = await q(`SELECT "avg", "min", "max", "cou", "flag" FROM "hj212" WHERE station = 'LOGGER2017A' ORDER BY time`);
     expect(hj[0].values.map((v: unknown[]) => v.slice(1))).toEqual([[50, 40, 60, 12, 'N'], [51, 40, 60, 12, 'N'], [52, 40, 60, 12, 'N']]);
     expect(hj[0].values[0][0]).toBe(T);
