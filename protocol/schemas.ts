@@ -8,8 +8,9 @@ import { MESSAGE_ID_PATTERN } from './ids.ts';
 import { SITE_ID_PATTERN, type UpstreamChannel } from './topics.ts';
 
 const Name = Type.String({ pattern: '^[A-Za-z_][A-Za-z0-9_.\\-]{0,63}$' });
-const TagValue = Type.String({ minLength: 1, maxLength: 256 });
-const FieldValue = Type.Union([Type.Number(), Type.String({ maxLength: 4096 }), Type.Boolean()]);
+/** Line protocol (InfluxDB 1.x) cannot carry line breaks in tag values or string fields. */
+const TagValue = Type.String({ minLength: 1, maxLength: 256, pattern: '^[^\\r\\n]*$' });
+const FieldValue = Type.Union([Type.Number(), Type.String({ maxLength: 4096, pattern: '^[^\\r\\n]*$' }), Type.Boolean()]);
 /** Observed time, Unix epoch milliseconds. */
 const Millis = Type.Integer({ minimum: 946_684_800_000 /* 2000-01-01 */, maximum: 32_503_680_000_000 });
 

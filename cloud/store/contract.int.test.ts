@@ -59,6 +59,13 @@ function contract(name: string, make: () => Promise<SeriesStore>, cleanup: () =>
       expect(r.series[0].values.map((v) => v[1])).toEqual([1, 2]);
     });
 
+    it('stores tag values and strings with line-protocol special characters unchanged', async () => {
+      const odd = 'a b,c=d"e\\f ü/ß';
+      await store.write([{ measurement: 'odd', tags: { site: 'site-z', station: odd }, fields: { note: `say "hi", x=1 \\ ${odd}`, ok: true, v: -1.5e-7 }, time: T0 }]);
+      const r = await store.query({ measurement: 'odd', fields: ['note', 'ok', 'v'], from: T0, to: T0 + 1, site: 'site-z', tags: { station: odd } });
+      expect(r.series[0].values[0]).toEqual([T0, `say "hi", x=1 \\ ${odd}`, true, -1.5e-7]);
+    });
+
     it('refuses names that could inject a query', async () => {
       await expect(store.query({ measurement: 'air" WHERE 1=1 --', fields: ['pm25'], from: T0, to: T0 + 1 })).rejects.toMatchObject({ code: 'STORE_BAD_NAME' });
       await expect(store.query({ measurement: 'air', fields: ["pm25'"], from: T0, to: T0 + 1 })).rejects.toMatchObject({ code: 'STORE_BAD_NAME' });

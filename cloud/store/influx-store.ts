@@ -1,9 +1,15 @@
-import { InfluxDB, type IPoint } from 'influx';
+import { InfluxDB, escape } from 'influx';
 import { CodedError } from '../../lib/errors.ts';
 import { NAME_RE, type Point, type SeriesQuery, type SeriesResult, type SeriesStore, type Value } from './types.ts';
 
 const ident = (s: string) => `"${s.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 const literal = (s: string) => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+
+/** Numbers are always floats in InfluxDB (no `i` suffix), so a field never changes type. */
+function formatFloat(v: number): string {
+  if (!Number.isFinite(v)) throw new CodedError('STORE_BAD_VALUE', `field value ${v} cannot be stored in InfluxDB`);
+  return String(v);
+}
 
 function checkName(kind: string, s: string): void {
   if (!NAME_RE.test(s)) throw new CodedError('STORE_BAD_NAME', `${kind} name ${JSON.stringify(s)} is not allowed (letters, digits, _ . -; max 64)`);
@@ -13,8 +19,10 @@ function checkName(kind: string, s: string): void {
 export class InfluxStore implements SeriesStore {
   readonly kind = 'influxdb';
   private readonly influx: InfluxDB;
+  private readonly auth?: string;
   constructor(private readonly url: string, private readonly database: string) {
     const u = new URL(url);
+    if (u.username) this.auth = `${decodeURIComponent(u.username)}:${decodeURIComponent(u.password)}`;
     this.influx = new InfluxDB({
       host: u.hostname,
       port: Number(u.port || (u.protocol === 'https:' ? 443 : 8086)),
@@ -30,10 +38,28 @@ export class InfluxStore implements SeriesStore {
     await this.influx.createDatabase(this.database);
   }
 
+  /**
+   * Points are serialized to line protocol here with the package's own escapers and sent
+   * through its connection pool. `writePoints` re-checks and coerces every field
+   * (`parsePoint`), which profiled at ~3 µs a point — more than all of validation, dedupe
+   * and spooling; the protocol schema has already checked names and types.
+   */
   async write(points: Point[]): Promise<void> {
     if (!points.length) return;
-    const ip: IPoint[] = points.map((p) => ({ measurement: p.measurement, tags: p.tags, fields: p.fields, timestamp: p.time }));
-    await this.influx.writePoints(ip, { precision: 'ms', database: this.database });
+    let body = '';
+    for (const p of points) {
+      let line = escape.measurement(p.measurement);
+      for (const k of Object.keys(p.tags).sort()) line += `,${escape.tag(k)}=${escape.tag(p.tags[k])}`;
+      let first = true;
+      for (const k in p.fields) {
+        const v = p.fields[k];
+        line += `${first ? ' ' : ','}${escape.tag(k)}=${typeof v === 'string' ? escape.quoted(v) : typeof v === 'boolean' ? (v ? 'T' : 'F') : formatFloat(v)}`;
+        first = false;
+      }
+      body += `${line} ${Math.trunc(p.time)}\n`;
+    }
+    const pool = (this.influx as unknown as { _pool: { discard(o: unknown): Promise<void> } })._pool;
+    await pool.discard({ method: 'POST', path: '/write', body, query: { db: this.database, precision: 'ms' }, auth: this.auth });
   }
 
   async query(q: SeriesQuery): Promise<SeriesResult> {

@@ -39,12 +39,13 @@ export class SqliteStore implements SeriesStore {
         field TEXT NOT NULL,
         time INTEGER NOT NULL,
         value,
+        bool INTEGER NOT NULL DEFAULT 0,
         PRIMARY KEY (series, field, time)
       ) WITHOUT ROWID;
     `);
     this.st = {
       insertSeries: this.db.prepare('INSERT INTO series (measurement, key, tags) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET key = key RETURNING id'),
-      upsert: this.db.prepare('INSERT INTO samples (series, field, time, value) VALUES (?, ?, ?, ?) ON CONFLICT(series, field, time) DO UPDATE SET value = excluded.value'),
+      upsert: this.db.prepare('INSERT INTO samples (series, field, time, value, bool) VALUES (?, ?, ?, ?, ?) ON CONFLICT(series, field, time) DO UPDATE SET value = excluded.value, bool = excluded.bool'),
     };
   }
 
@@ -65,7 +66,7 @@ export class SqliteStore implements SeriesStore {
     this.db.transaction(() => {
       for (const p of points) {
         const sid = this.seriesId(p);
-        for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v);
+        for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v, typeof v === 'boolean' ? 1 : 0);
       }
     })();
   }
@@ -100,8 +101,9 @@ export class SqliteStore implements SeriesStore {
 
   private raw(ids: number[], q: SeriesQuery): Value[][] {
     const rows = this.db
-      .prepare(`SELECT time, field, value FROM samples WHERE series IN (${ids.map(() => '?').join(',')}) AND field IN (${q.fields.map(() => '?').join(',')}) AND time >= ? AND time < ? ORDER BY time`)
-      .all(...ids, ...q.fields, q.from, q.to) as Array<{ time: number; field: string; value: Value }>;
+      .prepare(`SELECT time, field, value, bool FROM samples WHERE series IN (${ids.map(() => '?').join(',')}) AND field IN (${q.fields.map(() => '?').join(',')}) AND time >= ? AND time < ? ORDER BY time`)
+      .all(...ids, ...q.fields, q.from, q.to) as Array<{ time: number; field: string; value: Value; bool: number }>;
+    for (const r of rows) if (r.bool) r.value = r.value === 1;
     return this.pivot(rows, q);
   }
 
