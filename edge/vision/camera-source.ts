@@ -245,6 +245,11 @@ export class CameraSource implements Source {
     }
   }
 
+  /** PID of this camera's ffmpeg process, if running. */
+  get ffmpegPid(): number | undefined {
+    return this.stream?.pid;
+  }
+
   health(): Record<string, unknown> {
     return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length };
   }

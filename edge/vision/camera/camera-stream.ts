@@ -64,6 +64,11 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     return this.opts.stallTimeoutMs ?? Math.max(3000, 4000 / this.opts.fps);
   }
 
+  /** PID of the running ffmpeg (for CPU/memory accounting). */
+  get pid(): number | undefined {
+    return (this.cmd as unknown as { ffmpegProc?: { pid?: number } } | undefined)?.ffmpegProc?.pid;
+  }
+
   get isOnline(): boolean {
     return this.online === true;
   }

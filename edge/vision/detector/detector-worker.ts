@@ -87,11 +87,18 @@ export class DetectorWorker {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Graceful close: the worker finishes the inference in progress, releases its session and exits.
+   * (worker.terminate() during session.run aborts the whole process inside onnxruntime's N-API layer.)
+   */
+  async close(timeoutMs = 10_000): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    this.worker.postMessage({ t: 'close' });
+    const timer = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), timeoutMs).unref());
+    if ((await Promise.race([exited, timer])) === 'timeout') await this.worker.terminate();
     for (const p of this.pending.values()) p.reject(new CodedError('DETECTOR_CLOSED', 'detector worker closed'));
     this.pending.clear();
-    await this.worker.terminate();
   }
 }

@@ -44,56 +44,51 @@ export function letterboxFor(card: ModelCard, W: number, H: number): Letterbox {
 }
 
 interface AxisTaps {
-  /** For each destination index: first source index, tap count, weights. */
-  start: Int32Array;
-  count: Int32Array;
-  weights: Float32Array;
+  /** Exactly `maxTaps` taps per destination index: source index (clamped, always valid) and weight (0 = unused). */
+  idx: Int32Array;
+  weights: Float64Array;
   maxTaps: number;
+}
+
+function packTaps(dst: number, maxTaps: number, src: number, fill: (d: number, put: (index: number, w: number) => void) => void): AxisTaps {
+  const idx = new Int32Array(dst * maxTaps);
+  const weights = new Float64Array(dst * maxTaps);
+  for (let d = 0; d < dst; d++) {
+    let n = 0;
+    fill(d, (index, w) => { idx[d * maxTaps + n] = Math.min(Math.max(index, 0), src - 1); weights[d * maxTaps + n] = w; n++; });
+    for (; n < maxTaps; n++) idx[d * maxTaps + n] = idx[d * maxTaps]; // weight 0, valid index
+  }
+  return { idx, weights, maxTaps };
 }
 
 /** cv2.INTER_LINEAR source coordinates: fx = (dx + 0.5) * scale - 0.5, clamped at the borders. */
 function linearTaps(src: number, dst: number): AxisTaps {
   const scale = src / dst;
-  const start = new Int32Array(dst);
-  const count = new Int32Array(dst).fill(2);
-  const weights = new Float32Array(dst * 2);
-  for (let d = 0; d < dst; d++) {
+  return packTaps(dst, 2, src, (d, put) => {
     let f = (d + 0.5) * scale - 0.5;
     let s = Math.floor(f);
     f -= s;
     if (s < 0) { f = 0; s = 0; }
     if (s >= src - 1) { f = 0; s = src - 1; }
-    start[d] = s;
-    weights[d * 2] = 1 - f;
-    weights[d * 2 + 1] = f;
-    if (s + 1 >= src) count[d] = 1;
-  }
-  return { start, count, weights, maxTaps: 2 };
+    put(s, 1 - f);
+    put(s + 1, f);
+  });
 }
 
 /** cv2.INTER_AREA for downscaling: each destination cell averages the source area it covers. */
 function areaTaps(src: number, dst: number): AxisTaps {
   const scale = src / dst;
   if (scale <= 1) return linearTaps(src, dst); // upscaling: OpenCV falls back to a bilinear-like kernel
-  const maxTaps = Math.ceil(scale) + 1;
-  const start = new Int32Array(dst);
-  const count = new Int32Array(dst);
-  const weights = new Float32Array(dst * maxTaps);
-  for (let d = 0; d < dst; d++) {
+  return packTaps(dst, Math.ceil(scale) + 1, src, (d, put) => {
     const f1 = d * scale;
     const f2 = Math.min(f1 + scale, src);
     const cell = f2 - f1;
     const s1 = Math.ceil(f1);
     const s2 = Math.floor(f2);
-    let n = 0;
-    const first = s1 - 1e-3 > f1 ? s1 - 1 : s1;
-    start[d] = first;
-    if (s1 - 1e-3 > f1) weights[d * maxTaps + n++] = (s1 - f1) / cell;
-    for (let s = s1; s < s2; s++) weights[d * maxTaps + n++] = 1 / cell;
-    if (f2 - s2 > 1e-3 && s2 < src) weights[d * maxTaps + n++] = Math.min(1, f2 - s2) / cell;
-    count[d] = n;
-  }
-  return { start, count, weights, maxTaps };
+    if (s1 - 1e-3 > f1) put(s1 - 1, (s1 - f1) / cell);
+    for (let x = s1; x < s2; x++) put(x, 1 / cell);
+    if (f2 - s2 > 1e-3 && s2 < src) put(s2, Math.min(1, f2 - s2) / cell);
+  });
 }
 
 const tapCache = new Map<string, AxisTaps>();
@@ -138,53 +133,62 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
   // Separable filter, vertical first: vrow = Σ wy · source rows (contiguous W*3 floats), then the
   // horizontal taps of vrow go straight into the planar tensor. Tight loops; ~2-3 ms for 768×576→416.
   const rowLen = W * 3;
-  const vrow = new Float32Array(rowLen);
-  const { start: xs, count: xc, weights: xw, maxTaps: xm } = tx;
-  const o0 = srcCh[0], o1 = srcCh[1], o2 = srcCh[2];
-  const m0 = mean[0], m1 = mean[1], m2 = mean[2];
-  const i0 = inv[0], i1 = inv[1], i2 = inv[2];
+  const vrow = new Float64Array(rowLen);
+  const norm = new Float64Array([mean[0], mean[1], mean[2], inv[0], inv[1], inv[2]]);
   for (let dy = 0; dy < box.newH; dy++) {
-    const ys = ty.start[dy], yn = ty.count[dy], yo = dy * ty.maxTaps;
-    const off = ys * rowLen;
-    // unrolled for the common 1/2/3-tap cases (bilinear: 2, area at 1.5–2× downscale: 2–3)
-    if (yn === 1) {
-      for (let i = 0; i < rowLen; i++) vrow[i] = data[off + i];
-    } else if (yn === 2) {
-      const w0 = ty.weights[yo], w1 = ty.weights[yo + 1], off1 = off + rowLen;
-      for (let i = 0; i < rowLen; i++) vrow[i] = w0 * data[off + i] + w1 * data[off1 + i];
-    } else if (yn === 3) {
-      const w0 = ty.weights[yo], w1 = ty.weights[yo + 1], w2 = ty.weights[yo + 2], off1 = off + rowLen, off2 = off1 + rowLen;
-      for (let i = 0; i < rowLen; i++) vrow[i] = w0 * data[off + i] + w1 * data[off1 + i] + w2 * data[off2 + i];
-    } else {
-      vrow.fill(0);
-      for (let k = 0; k < yn; k++) {
-        const wk = ty.weights[yo + k], ok = off + k * rowLen;
-        for (let i = 0; i < rowLen; i++) vrow[i] += wk * data[ok + i];
-      }
-    }
-    const base = (dy + box.top) * S_W + box.left;
-    for (let dx = 0; dx < box.newW; dx++) {
-      const n = xc[dx], wo = dx * xm;
-      const p = xs[dx] * 3;
-      let a: number, b: number, d: number;
-      if (n === 2) {
-        const w0 = xw[wo], w1 = xw[wo + 1];
-        a = w0 * vrow[p + o0] + w1 * vrow[p + 3 + o0];
-        b = w0 * vrow[p + o1] + w1 * vrow[p + 3 + o1];
-        d = w0 * vrow[p + o2] + w1 * vrow[p + 3 + o2];
-      } else {
-        a = 0; b = 0; d = 0;
-        for (let j = 0, q = p; j < n; j++, q += 3) {
-          const w = xw[wo + j];
-          a += w * vrow[q + o0]; b += w * vrow[q + o1]; d += w * vrow[q + o2];
-        }
-      }
-      // round like cv2.resize on uint8 (weights sum to 1, so no saturation needed), then normalise
-      const t = base + dx;
-      tensor[t] = (Math.round(a) - m0) * i0;
-      tensor[plane + t] = (Math.round(b) - m1) * i1;
-      tensor[2 * plane + t] = (Math.round(d) - m2) * i2;
-    }
+    vpass(vrow, data, ty, dy, rowLen);
+    hpass(tensor, vrow, tx, (dy + box.top) * S_W + box.left, plane, box.newW, srcCh[0], srcCh[1], srcCh[2], norm);
   }
   return { tensor, box };
+}
+
+// Small monomorphic hot loops (V8 optimises these far better than one large function); the tap
+// count is fixed per axis (zero weights pad), so the loops have no data-dependent branches.
+
+/** vrow = Σ wy · source rows for destination row dy. */
+function vpass(vrow: Float64Array, data: Uint8Array, ty: AxisTaps, dy: number, rowLen: number): void {
+  const m = ty.maxTaps, o = dy * m, idx = ty.idx, w = ty.weights;
+  if (m === 2) {
+    const w0 = w[o], w1 = w[o + 1], r0 = idx[o] * rowLen, r1 = idx[o + 1] * rowLen;
+    if (w1 === 0) for (let i = 0; i < rowLen; i++) vrow[i] = data[r0 + i];
+    else for (let i = 0; i < rowLen; i++) vrow[i] = w0 * data[r0 + i] + w1 * data[r1 + i];
+  } else if (m === 3) {
+    const w0 = w[o], w1 = w[o + 1], w2 = w[o + 2], r0 = idx[o] * rowLen, r1 = idx[o + 1] * rowLen, r2 = idx[o + 2] * rowLen;
+    for (let i = 0; i < rowLen; i++) vrow[i] = w0 * data[r0 + i] + w1 * data[r1 + i] + w2 * data[r2 + i];
+  } else {
+    vrow.fill(0);
+    for (let k = 0; k < m; k++) {
+      const wk = w[o + k], rk = idx[o + k] * rowLen;
+      if (wk !== 0) for (let i = 0; i < rowLen; i++) vrow[i] += wk * data[rk + i];
+    }
+  }
+}
+
+/** Horizontal taps of vrow → rounded (like cv2.resize on uint8) → normalised → three planes. */
+function hpass(tensor: Float32Array, vrow: Float64Array, tx: AxisTaps, base: number, plane: number, newW: number, o0: number, o1: number, o2: number, norm: Float64Array): void {
+  const idx = tx.idx, xw = tx.weights, m = tx.maxTaps;
+  const m0 = norm[0], m1 = norm[1], m2 = norm[2], i0 = norm[3], i1 = norm[4], i2 = norm[5];
+  const p1 = plane, p2 = 2 * plane;
+  if (m === 2) {
+    for (let dx = 0; dx < newW; dx++) {
+      const o = dx * 2, w0 = xw[o], w1 = xw[o + 1], q0 = idx[o] * 3, q1 = idx[o + 1] * 3;
+      const t = base + dx;
+      // weights sum to 1, so no saturation is needed after rounding
+      tensor[t] = (Math.round(w0 * vrow[q0 + o0] + w1 * vrow[q1 + o0]) - m0) * i0;
+      tensor[p1 + t] = (Math.round(w0 * vrow[q0 + o1] + w1 * vrow[q1 + o1]) - m1) * i1;
+      tensor[p2 + t] = (Math.round(w0 * vrow[q0 + o2] + w1 * vrow[q1 + o2]) - m2) * i2;
+    }
+    return;
+  }
+  for (let dx = 0; dx < newW; dx++) {
+    let a = 0, b = 0, d = 0;
+    for (let j = dx * m, e = j + m; j < e; j++) {
+      const w = xw[j], q = idx[j] * 3;
+      a += w * vrow[q + o0]; b += w * vrow[q + o1]; d += w * vrow[q + o2];
+    }
+    const t = base + dx;
+    tensor[t] = (Math.round(a) - m0) * i0;
+    tensor[p1 + t] = (Math.round(b) - m1) * i1;
+    tensor[p2 + t] = (Math.round(d) - m2) * i2;
+  }
 }

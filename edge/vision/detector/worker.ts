@@ -30,18 +30,25 @@ try {
   process.exit(0);
 }
 
+let running: Promise<unknown> = Promise.resolve();
 port.on('message', async (msg: { t: string; id: number; buf: ArrayBuffer; width: number; height: number }) => {
   if (msg.t === 'close') {
+    // finish the frame in progress, then release the native session and let the thread exit
+    await running.catch(() => undefined);
     await detector.close().catch(() => undefined);
     port.close();
     return;
   }
   if (msg.t !== 'detect') return;
+  let done!: () => void;
+  running = new Promise<void>((r) => { done = r; });
   try {
     const data = new Uint8Array(msg.buf, 0, msg.width * msg.height * 3);
     const result = await detector.detect({ data, width: msg.width, height: msg.height });
     port.postMessage({ t: 'result', id: msg.id, result, buf: msg.buf }, [msg.buf]);
   } catch (err) {
     port.postMessage({ t: 'error', id: msg.id, error: serialize(err), buf: msg.buf }, [msg.buf]);
+  } finally {
+    done();
   }
 });
