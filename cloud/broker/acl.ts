@@ -19,19 +19,4 @@ export function aclAllowsSubscribe(site: string, filter: string): boolean {
   return rest.split('/').every((lvl, i, all) => (lvl === '#' ? i === all.length - 1 : lvl === '+' || (!lvl.includes('#') && !lvl.includes('+'))));
 }
 
-/** The same ACL for mosquitto (acl_file), where %u is the username = site id. */
-export const MOSQUITTO_ACL = `# cityedge per-site ACL for mosquitto (username = site id)
-# the cloud ingest user
-user cityedge-ingest
-topic read ${TOPIC_ROOT}/+/+
-topic write ${TOPIC_ROOT}/+/cmd/#
-
-# every site
-pattern write ${TOPIC_ROOT}/%u/telemetry
-pattern write ${TOPIC_ROOT}/%u/events
-pattern write ${TOPIC_ROOT}/%u/alerts
-pattern write ${TOPIC_ROOT}/%u/snapshots
-pattern write ${TOPIC_ROOT}/%u/status
-pattern write ${TOPIC_ROOT}/%u/cmdres
-pattern read ${TOPIC_ROOT}/%u/cmd/#
-`;
+// The same rules for mosquitto live in docker/mosquitto/acl (tested in test/e2e/mosquitto-acl.int.test.ts).

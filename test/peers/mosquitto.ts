@@ -9,7 +9,10 @@ export class MosquittoPeer {
   proc?: OwnedProcess;
   readonly dir: string;
   port = 0;
+  /** Extra mosquitto.conf lines (may be added after construction, e.g. files written into `dir`). */
+  readonly extraConfig: string[];
   constructor(private readonly opts: { extraConfig?: string[]; persistence?: boolean } = {}) {
+    this.extraConfig = [...(opts.extraConfig ?? [])];
     this.dir = tempDir('mosq-');
     // Started as root, mosquitto drops to the `mosquitto` user: let it write its persistence file.
     fs.chmodSync(this.dir, 0o777);
@@ -31,7 +34,7 @@ export class MosquittoPeer {
       'max_queued_messages 100000',
       'max_inflight_messages 0',
       'log_type error',
-      ...(this.opts.extraConfig ?? []), '',
+      ...this.extraConfig, '',
     ].join('\n'));
     const bin = fs.existsSync('/usr/sbin/mosquitto') ? '/usr/sbin/mosquitto' : 'mosquitto';
     this.proc = new OwnedProcess(bin, ['-c', conf]);
