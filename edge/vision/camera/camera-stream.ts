@@ -8,7 +8,7 @@
  * CAMERA_STALLED (no frame within the stall timeout), CAMERA_ENDED (stream ended after frames).
  */
 import { EventEmitter } from 'node:events';
-import type { Readable } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { FfmpegCommand } from 'fluent-ffmpeg';
 import { CodedError } from '../../../lib/errors.ts';
 import type { Logger } from '../../../lib/log.ts';
@@ -39,9 +39,33 @@ export interface CameraStreamEvents {
   end: [];
 }
 
+/**
+ * ffmpeg's stdout is piped straight into this sink (no intermediate PassThrough). Backpressure
+ * holds the write callback, so the pipe — and ffmpeg — stop until `release()`.
+ */
+class FrameSink extends Writable {
+  paused = false;
+  private held: (() => void) | undefined;
+  constructor(private readonly onChunk: (chunk: Buffer) => void) {
+    super({ highWaterMark: 1 << 20 });
+  }
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.onChunk(chunk);
+    if (this.paused) this.held = cb;
+    else cb();
+  }
+  hold(): void { this.paused = true; }
+  release(): void {
+    this.paused = false;
+    const cb = this.held;
+    this.held = undefined;
+    cb?.();
+  }
+}
+
 export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private cmd: FfmpegCommand | undefined;
-  private out: Readable | undefined;
+  private out: FrameSink | undefined;
   private running = false;
   private online: boolean | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -83,11 +107,11 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   }
 
   /** Pause/resume reading stdout (backpressure: ffmpeg blocks on a full pipe). */
-  pause(): void { this.out?.pause(); }
-  resume(): void { this.out?.resume(); }
+  pause(): void { this.out?.hold(); }
+  resume(): void { this.out?.release(); }
 
   private checkStall(): void {
-    if (!this.cmd || this.out?.isPaused()) return; // a paused (backpressured) stream is not stalled
+    if (!this.cmd || this.out?.paused) return; // a paused (backpressured) stream is not stalled
     if (Date.now() - this.lastFrameAt > this.stallTimeoutMs) {
       this.counters.stalls++;
       this.fail(new CodedError('CAMERA_STALLED', `camera ${this.opts.id}: no frame for ${this.stallTimeoutMs} ms from ${this.opts.url}; restarting the stream`, { camera: this.opts.id }));
@@ -154,14 +178,14 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       const code = this.framesThisRun === 0 ? 'CAMERA_UNREADABLE' : 'CAMERA_ENDED';
       this.fail(new CodedError(code, `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames`, { camera: o.id }));
     });
-    const out = cmd.pipe() as unknown as Readable;
-    this.out = out;
-    out.on('data', (chunk: Buffer) => {
+    const out = new FrameSink((chunk) => {
       if (this.cmd !== cmd) return;
       if (assembler) assembler.push(chunk);
-      else early.push(chunk);
+      else early.push(Buffer.from(chunk));
     });
     out.on('error', () => undefined);
+    this.out = out;
+    cmd.pipe(out, { end: true });
   }
 
   private fail(err: CodedError): void {
@@ -185,8 +209,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private kill(): void {
     const cmd = this.cmd;
     this.cmd = undefined;
-    this.out?.removeAllListeners('data');
-    this.out?.resume(); // drain so a paused pipe does not keep ffmpeg blocked
+    this.out?.release(); // a held pipe must not keep ffmpeg blocked
     this.out = undefined;
     if (cmd) {
       try { cmd.kill('SIGKILL'); } catch { /* already gone */ }
