@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   outbox: () => import('./outbox.ts'),
   hj212: () => import('./hj212.ts'),
   bikes: () => import('./bikes.ts'),
+  'env-alerts': () => import('./env-alerts.ts'),
 };
 
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -55,7 +55,8 @@ export class Cloud {
     const devices = new DeviceRegistry(this.db);
     const tokens = new TokenStore(this.db);
     const bus: CommandBus = { publishCommand: (site, name, payload) => (this.broker ?? this.external)!.publishCommand(site, name, payload) };
-    this.ctx = { db: this.db, store, ingest, devices, tokens, commands: bus, metrics, log: this.log, dataDir: cfg.dataDir, readiness: new Map() };
+    const publish: CloudContext['publish'] = (topic, payload, opts) => (this.broker ?? this.external)!.publish(topic, payload, opts);
+    this.ctx = { db: this.db, store, ingest, devices, tokens, commands: bus, publish, metrics, log: this.log, dataDir: cfg.dataDir, readiness: new Map() };
     const series = seriesSink(store);
     ingest.addSink({
       ...series,

@@ -11,6 +11,9 @@ export interface CommandBus {
   publishCommand(site: string, name: string, payload: unknown): Promise<void>;
 }
 
+/** Publishes a cloud message (e.g. alert notifications on ce/v1/_cloud/alerts) on the broker the cloud uses. */
+export type CloudPublish = (topic: string, payload: Buffer | string, opts?: { qos?: 0 | 1; retain?: boolean }) => Promise<void>;
+
 /**
  * Everything a cloud feature gets (one context object, not positional arguments —
  * the lesson of zigbee2mqtt's extension API). Route plugins and ingest listeners take this.
@@ -22,6 +25,7 @@ export interface CloudContext {
   readonly devices: DeviceRegistry;
   readonly tokens: TokenStore;
   readonly commands: CommandBus;
+  readonly publish: CloudPublish;
   readonly metrics: Registry;
   readonly log: Logger;
   readonly dataDir: string;

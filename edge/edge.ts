@@ -48,13 +48,13 @@ export class Edge {
     this.uplink.on('command', (cmd: Command) => void this.runCommand(cmd));
     this.uplink.start();
     for (const sc of c.sources as Array<{ type: string; id: string }>) {
-      const source = this.factories.get(sc.type)!.create(sc);
-      this.sources.push(source);
       try {
+        const source = this.factories.get(sc.type)!.create(sc);
+        this.sources.push(source);
         await source.start(this.sourceContext(source.id));
       } catch (err) {
         // One broken source must not take the site down: log with its code and go on.
-        this.log.error({ source: source.id, code: (err as CodedError).code, err: errMessage(err) }, 'source failed to start');
+        this.log.error({ source: sc.id, code: (err as CodedError).code, err: errMessage(err) }, 'source failed to start');
       }
     }
     this.log.info({ sources: this.sources.map((s) => s.id), outboxRows: this.outbox.size }, 'edge running');

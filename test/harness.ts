@@ -2,6 +2,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import { Cloud } from '../cloud/cloud.ts';
+import { CloudConfigSchema } from '../cloud/config.ts';
+import { allCloudFeatures } from '../cloud/features.ts';
+import { validateConfig } from '../lib/config.ts';
 import { validateEdgeConfig } from '../edge/config.ts';
 import { Edge } from '../edge/edge.ts';
 import { projectPath } from '../lib/data-dir.ts';
@@ -9,14 +12,16 @@ import { freePort, tempDir } from './peers/ports.ts';
 import { OwnedProcess } from './peers/process.ts';
 
 /** A cloud in this process on free loopback ports with a temp data dir. */
+/** A cloud in this process on free loopback ports with a temp data dir, with the features its config enables. */
 export async function startCloud(over: Record<string, unknown> = {}, dataDir = tempDir('cloud-')): Promise<Cloud> {
   const broker = (over.broker ?? {}) as Record<string, unknown>;
-  return Cloud.fromRaw({
+  const config = validateConfig(CloudConfigSchema, {
     dataDir,
     ...over,
     broker: { host: '127.0.0.1', port: 0, revocationPollMs: 200, ...broker },
     http: { host: '127.0.0.1', port: 0 },
-  }, 'test cloud').start();
+  }, 'test cloud');
+  return new Cloud(config, await allCloudFeatures(config)).start();
 }
 
 export function edgeConfig(o: { site: string; password?: string; url: string; stateDir?: string; sources?: unknown[]; outbox?: Record<string, unknown>; uplink?: Record<string, unknown> }): Record<string, unknown> {

@@ -129,8 +129,13 @@ export class EmbeddedBroker {
 
   /** Publish a command to a site (QoS 1). */
   async publishCommand(site: string, name: string, payload: unknown): Promise<void> {
+    await this.publish(topics.command(site, name), JSON.stringify(payload));
+  }
+
+  /** Publish as the cloud itself (no ACL applies to the broker's own publishes). */
+  async publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      this.aedes.publish({ cmd: 'publish', topic: topics.command(site, name), payload: Buffer.from(JSON.stringify(payload)), qos: 1, retain: false, dup: false }, (err) => (err ? reject(err) : resolve()));
+      this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: opts.qos ?? 1, retain: !!opts.retain, dup: false }, (err) => (err ? reject(err) : resolve()));
     });
   }
 

@@ -53,7 +53,11 @@ export class ExternalBrokerIngest {
 
   /** Publish a command to a site through the external broker. */
   async publishCommand(site: string, name: string, payload: unknown): Promise<void> {
-    await this.client!.publishAsync(topics.command(site, name), JSON.stringify(payload), { qos: 1 });
+    await this.publish(topics.command(site, name), JSON.stringify(payload));
+  }
+
+  async publish(topic: string, payload: Buffer | string, opts: { qos?: 0 | 1; retain?: boolean } = {}): Promise<void> {
+    await this.client!.publishAsync(topic, payload, { qos: opts.qos ?? 1, retain: !!opts.retain });
   }
 
   async stop(): Promise<void> {

@@ -44,6 +44,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     broker: { port: mqttPort, host: '127.0.0.1', revocationPollMs: 1000 },
     http: { port: httpPort, host: '127.0.0.1' },
     influx: { url: opts.influxUrl ?? '' },
+    alerts: {},
   }, 'demo cloud');
   const cloud = new Cloud(cloudConfig, await allCloudFeatures(cloudConfig));
   await cloud.start();
@@ -61,6 +62,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     }, `demo site ${s.site}`, root);
     edges.push(await new Edge(config, factories).start());
   }
+  const env = await (await import('../alerts/demo-env.ts')).startEnvDemo({ cloud, root, mqttPort, hoursPerSecond: opts.rowsPerSecond });
   const api = cloud.httpUrl;
   console.log(`
 cityedge demo running
@@ -70,9 +72,12 @@ cityedge demo running
   street sites   ${SITES.map((s) => s.site).join(', ')} replaying real Beijing hourly air quality (${opts.rowsPerSecond} hours of data per second each)
   admin token    ${token}
 
+${env.lines.join('\n')}
+
 Try:
   curl -s -H 'Authorization: Bearer ${token}' '${api}/api/v1/sites'
   curl -s -H 'Authorization: Bearer ${token}' '${api}/api/v1/series?site=street-north&measurement=air&fields=pm25,pm10&from=-10m&window=10s&agg=mean'
+  curl -s -H 'Authorization: Bearer ${token}' '${api}/api/v1/alerts?state=open'
 Ctrl-C stops everything cleanly.
 `);
   const ticker = setInterval(async () => {
@@ -86,6 +91,7 @@ Ctrl-C stops everything cleanly.
     edges,
     stop: async () => {
       clearInterval(ticker);
+      await env.stop();
       for (const e of edges) await e.stop();
       await cloud.ctx.ingest.flush();
       await cloud.stop();
