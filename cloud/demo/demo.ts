@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { Cloud } from '../cloud.ts';
+import { demoGbfsConfig, startBikesDemo } from './bikes-demo.ts';
 import { CloudConfigSchema } from '../config.ts';
 import { validateConfig } from '../../lib/config.ts';
 import { allCloudFeatures } from '../features.ts';
@@ -45,6 +46,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     http: { port: httpPort, host: '127.0.0.1' },
     influx: { url: opts.influxUrl ?? '' },
     alerts: {},
+    gbfs: demoGbfsConfig(),
   }, 'demo cloud');
   const cloud = new Cloud(cloudConfig, await allCloudFeatures(cloudConfig));
   await cloud.start();
@@ -63,6 +65,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     edges.push(await new Edge(config, factories).start());
   }
   const env = await (await import('../alerts/demo-env.ts')).startEnvDemo({ cloud, root, mqttPort, hoursPerSecond: opts.rowsPerSecond });
+  const bikes = await startBikesDemo({ cloud, root, mqttPort, hourMs: 5000 });
   const api = cloud.httpUrl;
   console.log(`
 cityedge demo running
@@ -73,6 +76,7 @@ cityedge demo running
   admin token    ${token}
 
 ${env.lines.join('\n')}
+${bikes.lines.join('\n')}
 
 Try:
   curl -s -H 'Authorization: Bearer ${token}' '${api}/api/v1/sites'
@@ -91,6 +95,7 @@ Ctrl-C stops everything cleanly.
     edges,
     stop: async () => {
       clearInterval(ticker);
+      await bikes.stop();
       await env.stop();
       for (const e of edges) await e.stop();
       await cloud.ctx.ingest.flush();
