@@ -48,7 +48,8 @@ export class Ingest extends EventEmitter {
   private readonly st;
   private drainTimer?: NodeJS.Timeout;
   private draining = false;
-  private stopped = false;
+  /** Nothing drains before start(): sinks are registered first. */
+  private stopped = true;
   private failures = 0;
   private sinkHealthy = true;
   private readonly m;

@@ -48,12 +48,14 @@ export class InfluxStore implements SeriesStore {
     if (!points.length) return;
     let body = '';
     for (const p of points) {
-      let line = escape.measurement(p.measurement);
-      for (const k of Object.keys(p.tags).sort()) line += `,${escape.tag(k)}=${escape.tag(p.tags[k])}`;
+      // Measurement, tag keys and field keys match NAME_RE (no character line protocol escapes);
+      // tag values and string fields are free text and are escaped.
+      let line = this.safe(p.measurement);
+      for (const k of Object.keys(p.tags).sort()) line += `,${this.safe(k)}=${escape.tag(p.tags[k])}`;
       let first = true;
       for (const k in p.fields) {
         const v = p.fields[k];
-        line += `${first ? ' ' : ','}${escape.tag(k)}=${typeof v === 'string' ? escape.quoted(v) : typeof v === 'boolean' ? (v ? 'T' : 'F') : formatFloat(v)}`;
+        line += `${first ? ' ' : ','}${this.safe(k)}=${typeof v === 'string' ? escape.quoted(v) : typeof v === 'boolean' ? (v ? 'T' : 'F') : formatFloat(v)}`;
         first = false;
       }
       body += `${line} ${Math.trunc(p.time)}\n`;
@@ -88,6 +90,16 @@ export class InfluxStore implements SeriesStore {
       values: s.values.map((row) => [row[0], ...q.fields.map((f) => row[s.columns.indexOf(f)] ?? null)]),
     }));
     return { series };
+  }
+
+  /** Names seen before are known to be safe; checking each once keeps the hot path cheap. */
+  private readonly safeNames = new Set<string>();
+  private safe(name: string): string {
+    if (!this.safeNames.has(name)) {
+      checkName('series', name);
+      if (this.safeNames.size < 100_000) this.safeNames.add(name);
+    }
+    return name;
   }
 
   async ping(): Promise<boolean> {
