@@ -26,6 +26,7 @@ export const CloudConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   alerts: Type.Optional(Type.Unknown({ description: 'alert lifecycle: escalation, webhooks, MQTT topic (see cloud/alerts/README.md); validated by the alerts feature' })),
   gbfs: Type.Optional(Type.Unknown({ description: 'GBFS feeds (see cloud/gbfs/README.md); validated by the GBFS feature' })),
+  models: Type.Optional(Type.Unknown({ description: 'model registry and rollouts (see cloud/models/README.md); validated by the models feature' })),
   ingest: Type.Object({
     maxMessageBytes: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
     maxFutureMs: Type.Integer({ minimum: 0, default: 5 * 60_000 }),

@@ -9,6 +9,7 @@ import type { CloudConfig } from './config.ts';
 export async function allCloudFeatures(config: CloudConfig, configDir = process.cwd()): Promise<CloudFeature[]> {
   const features: CloudFeature[] = [];
   if (config.gbfs) features.push((await import('./gbfs/feature.ts')).gbfsFeature(config.gbfs, configDir));
+  if (config.models) features.push((await import('./models/feature.ts')).modelsFeature(config.models, configDir));
   if (config.alerts) features.push((await import('./alerts/feature.ts')).alertsFeature(config.alerts));
   return features;
 }
