@@ -154,7 +154,7 @@ export class CameraSource implements Source {
       this.stream?.pause();
       return;
     }
-    if (this.waiting) { this.stats.dropped++; this.win.dropped++; }
+    if (this.waiting) { this.stats.dropped++; this.win.dropped++; this.stream?.recycle(this.waiting); }
     this.waiting = f; // bounded queue of 1: the newest waits
   }
 
@@ -174,8 +174,10 @@ export class CameraSource implements Source {
         const tracks = this.tracker.update(r.detections, frame.ts);
         this.lastTracks = tracks;
         const events = this.rules.update(tracks, frame.ts, frame.width, frame.height);
-        for (const ev of events) this.publish(ev, frame, tracks);
+        let keep = false;
+        for (const ev of events) keep = this.publish(ev, frame, tracks) || keep;
         this.onInferred?.(frame, tracks, events);
+        if (!keep && !this.onInferred) this.stream?.recycle(frame); // no snapshot holds it
       } catch (err) {
         if (this.stopped) break;
         this.log.error({ code: isCoded(err) ? err.code : undefined }, `inference failed: ${errMessage(err)}`);
@@ -200,9 +202,10 @@ export class CameraSource implements Source {
   }
 
   /** The event goes first (event priority); its snapshots follow and reference the stamped id. */
-  private publish(ev: RuleEvent, frame: TimedFrame, tracks: Track[]): void {
+  /** Returns true when a snapshot (still being encoded) holds the frame. */
+  private publish(ev: RuleEvent, frame: TimedFrame, tracks: Track[]): boolean {
     const stamped = this.emitEvent(ev.type, ev.phase, ev.key, ev.data, ev.ts);
-    if (!stamped || !ev.snapshot || !this.config.snapshot.enabled) return;
+    if (!stamped || !ev.snapshot || !this.config.snapshot.enabled) return false;
     const hl = new Set(ev.trackIds);
     const boxes = tracks.map((t) => ({ box: t.box, label: `${t.label} #${t.id}`, highlight: hl.has(t.id) }));
     const caption = `${this.id} ${ev.type} ${new Date(ev.ts).toISOString()}`;
@@ -217,6 +220,7 @@ export class CameraSource implements Source {
       .catch((err) => { this.stats.snapshotErrors++; this.log.warn(`snapshot failed: ${errMessage(err)}`); })
       .finally(() => this.pendingSnapshots.delete(p));
     this.pendingSnapshots.add(p);
+    return true;
   }
 
   /** Geometry of a rule in pixels, drawn on its snapshots. */

@@ -76,6 +76,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private seq = 0;
   private mediaStart = 0;
   private stderrTail: string[] = [];
+  private assembler: FrameAssembler | undefined;
   readonly counters = { frames: 0, restarts: 0, stalls: 0, failures: 0, partialBytesDropped: 0 };
   lastError: CodedError | undefined;
 
@@ -104,6 +105,11 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     void this.spawn();
     const tick = Math.max(50, Math.min(1000, this.stallTimeoutMs / 4));
     this.watchdog = setInterval(() => this.checkStall(), tick);
+  }
+
+  /** Return a frame's buffer for reuse when the consumer no longer references it (optional). */
+  recycle(frame: { data: Uint8Array }): void {
+    this.assembler?.recycle(frame.data);
   }
 
   /** Pause/resume reading stdout (backpressure: ffmpeg blocks on a full pipe). */
@@ -153,6 +159,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
         const size = parseOutputSize(line);
         if (size) {
           assembler = new FrameAssembler(size.width * size.height * 3, (b) => onFrame(b, size.width, size.height));
+          this.assembler = assembler;
           for (const c of early.splice(0)) assembler.push(c);
         }
       }
