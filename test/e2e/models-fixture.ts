@@ -34,7 +34,7 @@ export async function startModelsCloud(models: Record<string, unknown>): Promise
 }
 
 export async function push(cloud: Cloud, token: string, bundle: Buffer): Promise<{ status: number; body: Record<string, unknown> }> {
-  const res = await fetch(`${cloud.httpUrl}/api/v1/models`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: bundle });
+  const res = await fetch(`${cloud.httpUrl}/api/v1/models`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/octet-stream' }, body: new Uint8Array(bundle) });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
 
