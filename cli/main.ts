@@ -15,6 +15,7 @@ const modules: Array<() => Promise<CommandModule>> = [
   () => import('./commands/hj212.ts'),
   () => import('./commands/aqi.ts'),
   () => import('./commands/bikes.ts'),
+  () => import('./commands/model.ts'),
   () => import('./commands/detect.ts'),
 ];
 
