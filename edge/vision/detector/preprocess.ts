@@ -125,7 +125,18 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
   const srcCh = bgr ? [2, 1, 0] : [0, 1, 2];
   const pad = [0, 1, 2].map((c) => (padValue - mean[c]) / std[c]);
   const inv = [0, 1, 2].map((c) => 1 / std[c]);
-  for (let c = 0; c < 3; c++) tensor.fill(pad[c], c * plane, (c + 1) * plane);
+  // pad only what the resized image does not cover (the rest is written below)
+  for (let c = 0; c < 3; c++) {
+    const o = c * plane;
+    tensor.fill(pad[c], o, o + box.top * S_W);
+    tensor.fill(pad[c], o + (box.top + box.newH) * S_W, o + plane);
+    if (box.newW < S_W) {
+      for (let y = box.top; y < box.top + box.newH; y++) {
+        tensor.fill(pad[c], o + y * S_W, o + y * S_W + box.left);
+        tensor.fill(pad[c], o + y * S_W + box.left + box.newW, o + (y + 1) * S_W);
+      }
+    }
+  }
 
   const kind = card.input.resize;
   const tx = taps(kind, W, box.newW);
