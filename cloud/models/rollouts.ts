@@ -149,6 +149,8 @@ export class RolloutEngine {
     const res = item.result as Record<string, unknown>;
     if (row.state === 'deploying') {
       if (item.ok) this.store.updateSite(row.rollout, site, { state: row.stage === 'canary' ? 'observing' : 'active', deployedAt: item.ts, prev: (res.previous as string | null) ?? null, result: res });
+      // a site still starting has no model commands yet: keep it deploying, the resend retries
+      else if (res.code === 'EDGE_UNKNOWN_COMMAND') this.store.updateSite(row.rollout, site, { result: res });
       else this.store.updateSite(row.rollout, site, { state: 'refused', result: res });
     } else if (row.state === 'rolling_back') {
       this.store.updateSite(row.rollout, site, { state: item.ok ? 'rolled_back' : 'rollback_failed', result: res });
