@@ -8,6 +8,8 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   hj212: () => import('./hj212.ts'),
   bikes: () => import('./bikes.ts'),
   'env-alerts': () => import('./env-alerts.ts'),
+  vision: () => import('./vision.ts'),
+  rollout: () => import('./rollout.ts'),
 };
 
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

@@ -84,6 +84,7 @@ export class Edge {
         }
       },
       checkpoint: (key) => this.outbox.checkpoint(key),
+      registerCommand: (name, handler) => this.registerCommand(name, (cmd) => handler(cmd)),
     };
   }
 

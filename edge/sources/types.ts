@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../../lib/log.ts';
-import type { Item, NewItem } from '../../protocol/schemas.ts';
+import type { Command, Item, NewItem } from '../../protocol/schemas.ts';
 
 /**
  * What a source gets from the edge runtime. `emit` appends durably to the outbox
@@ -20,6 +20,8 @@ export interface SourceContext {
   /** Returns the stamped items (id, seq) in the same order. */
   emit(items: NewItem[], checkpoint?: { key: string; value: string }): Item[];
   checkpoint(key: string): string | undefined;
+  /** Answer a command from the cloud (`ce/v1/<site>/cmd/<name>`); the result travels back as a cmdres item. */
+  registerCommand?(name: string, handler: (cmd: Command) => Promise<Record<string, unknown>>): void;
 }
 
 /** A source of readings/events (Telegraf's service input): start emitting, stop cleanly. */
