@@ -3,6 +3,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Cloud } from '../cloud.ts';
 import { demoGbfsConfig, startBikesDemo } from './bikes-demo.ts';
+import { demoKeys, startCameraDemo } from './camera-demo.ts';
 import { CloudConfigSchema } from '../config.ts';
 import { validateConfig } from '../../lib/config.ts';
 import { allCloudFeatures } from '../features.ts';
@@ -38,6 +39,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   const root = path.resolve(opts.dataDir);
   fs.rmSync(root, { recursive: true, force: true });
   const data = dataDir();
+  const keys = demoKeys(root);
   const httpPort = await portOrFree(opts.httpPort);
   const mqttPort = await portOrFree(opts.mqttPort);
   const cloudConfig = validateConfig(CloudConfigSchema, {
@@ -47,6 +49,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     influx: { url: opts.influxUrl ?? '' },
     alerts: {},
     gbfs: demoGbfsConfig(),
+    models: { trustedKeys: [keys.pub], rollout: { observeMs: 8000 } },
   }, 'demo cloud');
   const cloud = new Cloud(cloudConfig, await allCloudFeatures(cloudConfig));
   await cloud.start();
@@ -66,6 +69,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   }
   const env = await (await import('../alerts/demo-env.ts')).startEnvDemo({ cloud, root, mqttPort, hoursPerSecond: opts.rowsPerSecond });
   const bikes = await startBikesDemo({ cloud, root, mqttPort, hourMs: 5000 });
+  const camera = await startCameraDemo({ cloud, root, mqttPort, keys, upgradeAfterMs: 20_000 });
   const api = cloud.httpUrl;
   console.log(`
 cityedge demo running
@@ -77,6 +81,7 @@ cityedge demo running
 
 ${env.lines.join('\n')}
 ${bikes.lines.join('\n')}
+${camera.lines.join('\n')}
 
 Try:
   curl -s -H 'Authorization: Bearer ${token}' '${api}/api/v1/sites'
@@ -95,6 +100,7 @@ Ctrl-C stops everything cleanly.
     edges,
     stop: async () => {
       clearInterval(ticker);
+      await camera.stop();
       await bikes.stop();
       await env.stop();
       for (const e of edges) await e.stop();

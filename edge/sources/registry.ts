@@ -13,6 +13,7 @@ export async function sourceFactories(): Promise<SourceFactory[]> {
   list.push((await import('../bikes/source.ts')).bikeDockFactory);
   list.push((await import('../../firmware-bridge/modbus/source.ts')).modbusFactory);
   list.push((await import('../../firmware-bridge/opcua/source.ts')).opcuaFactory);
+  list.push((await import('../vision/camera-source.ts')).cameraFactory);
   list.push((await import('../models/source.ts')).modelManagerFactory);
   return list;
 }

@@ -38,6 +38,11 @@ export const CameraConfig = Type.Object(
     durationS: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
     /** Model card name or path. */
     model: Type.String({ default: 'yolox_nano_416' }),
+    /**
+     * Take the detector from the site's model slot of this name (managed by a `model-manager`
+     * source listed before this camera: signed bundles, rollouts, hot swap) instead of `model`.
+     */
+    modelSlot: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' })),
     /** A site's own model folder + manifest (default: project manifest, <data dir>/models). */
     modelsDir: Type.Optional(Type.String({ minLength: 1 })),
     manifest: Type.Optional(Type.String({ minLength: 1 })),
@@ -80,7 +85,7 @@ export class CameraSource implements Source {
   private ctx!: SourceContext;
   private log!: Logger;
   private stream: CameraStream | undefined;
-  private detector: DetectorWorker | undefined;
+  private detector: Pick<DetectorWorker, 'detect' | 'close'> | undefined;
   private tracker: ByteTracker;
   readonly rules: RulesEngine;
   private waiting: TimedFrame | undefined;
@@ -115,10 +120,14 @@ export class CameraSource implements Source {
     this.log = ctx.log.child({ c: 'edge.vision', camera: this.id });
     const c = this.config;
     try {
+      if (c.modelSlot) {
+        const slot = (await import('../models/slot.ts')).modelSlot(ctx.site, c.modelSlot);
+        this.detector = { detect: (f) => slot.detect(f), close: async () => {} };
+      }
       const manifest = c.manifest ? loadManifest(path.resolve(ctx.configDir, c.manifest)) : undefined;
       const modelsDir = c.modelsDir ? path.resolve(ctx.configDir, c.modelsDir) : undefined;
       const model = /[/\\]|\.json$/.test(c.model) ? path.resolve(ctx.configDir, c.model) : c.model;
-      this.detector = await DetectorWorker.start(model, { threads: c.threads, scoreThreshold: c.scoreThreshold, manifest, modelsDir });
+      this.detector ??= await DetectorWorker.start(model, { threads: c.threads, scoreThreshold: c.scoreThreshold, manifest, modelsDir });
     } catch (err) {
       const e = isCoded(err) ? err : new CodedError('MODEL_LOAD_FAILED', errMessage(err));
       this.emitEvent('camera.offline', 'start', `${this.id}:model`, { code: e.code, message: e.message });

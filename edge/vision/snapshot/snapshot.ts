@@ -43,11 +43,18 @@ export function overlaySvg(width: number, height: number, boxes: SnapshotBox[], 
   });
   const parts = geo.concat(boxes.map(({ box: [x1, y1, x2, y2], label, highlight }) => {
     const c = highlight ? '#ff2a2a' : '#2ad42a';
-    const ty = y1 - 3 < font ? y2 + font : y1 - 3;
+    // A filled label tab above the box (below it at the top edge) keeps the text legible on any background.
+    const tabH = font + 4;
+    const tabW = Math.min(width - x1, label.length * font * 0.62 + 6);
+    const tabY = y1 - tabH < 0 ? y2 : y1 - tabH;
     return `<rect x="${x1.toFixed(1)}" y="${y1.toFixed(1)}" width="${(x2 - x1).toFixed(1)}" height="${(y2 - y1).toFixed(1)}" fill="none" stroke="${c}" stroke-width="${stroke}"/>` +
-      `<text x="${x1.toFixed(1)}" y="${ty.toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="${c}" stroke="#000" stroke-width="0.6">${esc(label)}</text>`;
+      `<rect x="${x1.toFixed(1)}" y="${tabY.toFixed(1)}" width="${tabW.toFixed(1)}" height="${tabH}" fill="${c}" fill-opacity="0.85"/>` +
+      `<text x="${(x1 + 3).toFixed(1)}" y="${(tabY + font).toFixed(1)}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="#000">${esc(label)}</text>`;
   }));
-  if (caption) parts.push(`<text x="6" y="${font + 4}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="#fff" stroke="#000" stroke-width="0.8">${esc(caption)}</text>`);
+  if (caption) {
+    parts.push(`<rect x="0" y="0" width="${width}" height="${font + 10}" fill="#000" fill-opacity="0.55"/>`);
+    parts.push(`<text x="6" y="${font + 4}" font-family="DejaVu Sans, sans-serif" font-size="${font}" fill="#fff">${esc(caption)}</text>`);
+  }
   return Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}">${parts.join('')}</svg>`);
 }
 
