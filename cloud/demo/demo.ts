@@ -13,15 +13,14 @@ import { dataDir } from '../../lib/data-dir.ts';
 
 export interface DemoOptions { dataDir: string; httpPort: number; mqttPort: number; rowsPerSecond: number; influxUrl?: string }
 
+/** `port` if it is free, else (or for 0) a free one. */
 async function portOrFree(port: number): Promise<number> {
-  return new Promise((resolve) => {
+  const tryListen = (p: number) => new Promise<number | undefined>((resolve) => {
     const s = net.createServer();
-    s.once('error', () => {
-      const t = net.createServer();
-      t.listen(0, '127.0.0.1', () => { const p = (t.address() as net.AddressInfo).port; t.close(() => resolve(p)); });
-    });
-    s.listen(port, '0.0.0.0', () => s.close(() => resolve(port)));
+    s.once('error', () => resolve(undefined));
+    s.listen(p, '127.0.0.1', () => { const got = (s.address() as net.AddressInfo).port; s.close(() => resolve(got)); });
   });
+  return (await tryListen(port)) ?? (await tryListen(0))!;
 }
 
 /** Street sites of the demo: real Beijing hourly air quality, each site replaying a different year. */
