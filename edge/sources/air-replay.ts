@@ -1,10 +1,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import readline from 'node:readline';
 import { Type, type Static } from '@sinclair/typebox';
 import { CodedError } from '../../lib/errors.ts';
 import { dataDir } from '../../lib/data-dir.ts';
 import { sleep } from '../../lib/sleep.ts';
+import { prsaRows, type PrsaRow } from '../env/readings/prsa-csv.ts';
 import type { NewItem } from '../../protocol/schemas.ts';
 import type { Source, SourceContext, SourceFactory } from './types.ts';
 
@@ -27,25 +27,14 @@ export const AirReplaySchema = Type.Object({
 }, { additionalProperties: false });
 export type AirReplayConfig = Static<typeof AirReplaySchema>;
 
-/** Beijing data columns → field names (units as in the data set: µg/m³, CO in µg/m³ too). */
+/** Beijing data columns → field names (units as in the data set: µg/m³, CO in µg/m³ too; TEMP °C, PRES hPa, DEWP °C, RAIN mm, WSPM m/s). */
 const FIELDS: Record<string, string> = { 'PM2.5': 'pm25', PM10: 'pm10', SO2: 'so2', NO2: 'no2', CO: 'co', O3: 'o3', TEMP: 'temp', PRES: 'pres', DEWP: 'dewp', RAIN: 'rain', WSPM: 'wspm' };
 
-export interface AirRow { index: number; ts: number; station: string; fields: Record<string, number> }
-
-/** Parse one CSV line of the data set (header given), `NA` → absent. */
-export function parseAirRow(header: string[], line: string, index: number): AirRow | undefined {
-  const cells = line.split(',').map((c) => c.replace(/^"|"$/g, ''));
-  if (cells.length !== header.length) return undefined;
-  const get = (name: string) => cells[header.indexOf(name)];
-  const [y, mo, d, h] = ['year', 'month', 'day', 'hour'].map((k) => Number(get(k)));
-  if (![y, mo, d, h].every(Number.isFinite)) return undefined;
+/** One data-set row as the fields of an `air` telemetry item. */
+export function airFields(row: PrsaRow): Record<string, number> {
   const fields: Record<string, number> = {};
-  for (const [col, name] of Object.entries(FIELDS)) {
-    const v = get(col);
-    if (v !== undefined && v !== 'NA' && v !== '' && Number.isFinite(Number(v))) fields[name] = Number(v);
-  }
-  // Beijing local time is UTC+8 (no DST).
-  return { index, ts: Date.UTC(y, mo - 1, d, h) - 8 * 3600_000, station: get('station') ?? 'unknown', fields };
+  for (const [col, name] of Object.entries(FIELDS)) if (row.values[col] !== undefined) fields[name] = row.values[col];
+  return fields;
 }
 
 /** Replays real hourly air-quality rows as telemetry, resuming after a restart from its checkpoint. */
@@ -68,21 +57,15 @@ class AirReplaySource implements Source {
     const interval = 1000 / this.cfg.rowsPerSecond;
     let next = Date.now();
     do {
-      const rl = readline.createInterface({ input: fs.createReadStream(file), crlfDelay: Infinity });
-      let header: string[] | undefined;
-      let index = -1;
-      for await (const line of rl) {
-        if (this.abort.signal.aborted) { rl.close(); return; }
-        if (!header) { header = line.split(',').map((c) => c.replace(/^"|"$/g, '')); continue; }
-        index++;
-        if (index < resumeAt) continue;
-        if (this.cfg.maxRows !== undefined && this.rows >= this.cfg.maxRows) { rl.close(); return; }
-        const row = parseAirRow(header, line, index);
-        const items: NewItem[] = [];
-        if (row && Object.keys(row.fields).length) {
-          items.push({ kind: 'telemetry', ts: this.cfg.time === 'now' ? Date.now() : row.ts, m: 'air', tags: { station: this.cfg.station ?? row.station, source: this.id }, fields: row.fields });
-        }
-        ctx.emit(items, { key, value: String(index) });
+      for await (const row of prsaRows(file, { skip: resumeAt })) {
+        if (this.abort.signal.aborted) return;
+        if (this.cfg.maxRows !== undefined && this.rows >= this.cfg.maxRows) return;
+        const fields = airFields(row);
+        const items: NewItem[] = Object.keys(fields).length
+          ? [{ kind: 'telemetry', ts: this.cfg.time === 'now' ? Date.now() : row.ts, m: 'air', tags: { station: this.cfg.station ?? row.station, source: this.id }, fields }]
+          : [];
+        // The cursor advances with every row, also an all-NA one, in the same commit as its item.
+        ctx.emit(items, { key, value: String(row.index) });
         this.rows++;
         next += interval;
         const wait = next - Date.now();

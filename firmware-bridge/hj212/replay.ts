@@ -1,6 +1,4 @@
-import fs from 'node:fs';
-import readline from 'node:readline';
-import { dataFile } from '../../lib/data-dir.ts';
+import { prsaRows, type PrsaRow } from '../../edge/env/readings/prsa-csv.ts';
 import type { FactorValues } from './client.ts';
 
 /**
@@ -23,45 +21,23 @@ const COLUMNS: Array<[column: string, code: string, scale: number]> = [
   ['CO', 'a21005', 0.001], ['O3', 'a05024', 1], ['TEMP', 'a01001', 1], ['PRES', 'a01006', 0.1], ['WSPM', 'a01007', 1],
 ];
 
-export function beijingCsvPath(): string {
-  return dataFile('air_quality', 'PRSA_Data_Aotizhongxin_20130301-20170228.csv');
-}
-
 function round(v: number): string {
   return String(Math.round(v * 1000) / 1000);
 }
 
-export function rowToHour(header: string[], cells: string[]): HourRow | undefined {
-  const get = (name: string) => cells[header.indexOf(name)]?.replace(/"/g, '');
-  const y = Number(get('year')), m = Number(get('month')), d = Number(get('day')), h = Number(get('hour'));
-  if (![y, m, d, h].every(Number.isFinite)) return undefined;
-  const time = Date.UTC(y, m - 1, d, h) - 8 * 3600_000;
+/** One row of the data set as the factors of an hourly (CN 2061) frame. */
+export function rowToHour(row: PrsaRow): HourRow {
   const factors: FactorValues[] = [];
   for (const [col, code, scale] of COLUMNS) {
-    const raw = get(col);
-    if (raw === undefined || raw === 'NA' || raw === '') continue;
-    const v = Number(raw);
-    if (!Number.isFinite(v)) continue;
-    factors.push({ code, fields: { Avg: round(v * scale), Flag: 'N' } });
+    const v = row.values[col];
+    if (v !== undefined) factors.push({ code, fields: { Avg: round(v * scale), Flag: 'N' } });
   }
-  const wd = get('wd');
+  const wd = row.text.wd;
   if (wd && wd in WD) factors.push({ code: 'a01008', fields: { Avg: WD[wd], Flag: 'N' } });
-  return { time, factors };
+  return { time: row.ts, factors };
 }
 
 /** Hourly rows from the CSV, starting at row `skip`, at most `limit`. */
 export async function* beijingHours(opts: { file?: string; skip?: number; limit?: number } = {}): AsyncGenerator<HourRow> {
-  const rl = readline.createInterface({ input: fs.createReadStream(opts.file ?? beijingCsvPath()), crlfDelay: Infinity });
-  let header: string[] | undefined;
-  let i = 0;
-  let n = 0;
-  for await (const line of rl) {
-    if (!header) { header = line.split(',').map((s) => s.replace(/"/g, '')); continue; }
-    if (i++ < (opts.skip ?? 0)) continue;
-    const row = rowToHour(header, line.split(','));
-    if (!row) continue;
-    yield row;
-    if (++n >= (opts.limit ?? Infinity)) break;
-  }
-  rl.close();
+  for await (const row of prsaRows(opts.file, opts)) yield rowToHour(row);
 }
