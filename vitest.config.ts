@@ -5,6 +5,7 @@ import { defineConfig } from 'vitest/config';
 // sessions, and this project is sized for 2-core machines.
 export default defineConfig({
   test: {
+    reporters: ['default', './test/summary-reporter.ts'],
     projects: [
       {
         test: {

@@ -138,6 +138,12 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
     }
   }
 
+  if (W === box.newW && H === box.newH) {
+    // ffmpeg already scaled the frame to the model's size: no resampling, just normalise and
+    // de-interleave (bit-identical to the filter path, whose weights are then 1 and 0).
+    copyPlanes(tensor, data, W, H, box.top * S_W + box.left, S_W, plane, srcCh, mean, inv);
+    return { tensor, box };
+  }
   const kind = card.input.resize;
   const tx = taps(kind, W, box.newW);
   const ty = taps(kind, H, box.newH);
@@ -151,6 +157,23 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
     hpass(tensor, vrow, tx, (dy + box.top) * S_W + box.left, plane, box.newW, srcCh[0], srcCh[1], srcCh[2], norm);
   }
   return { tensor, box };
+}
+
+/** Packed RGB → normalised planes through a 256-entry table per channel. */
+function copyPlanes(tensor: Float32Array, data: Uint8Array, W: number, H: number, base: number, stride: number, plane: number, srcCh: number[], mean: number[], inv: number[]): void {
+  const lut = new Float32Array(768);
+  for (let c = 0; c < 3; c++) for (let v = 0; v < 256; v++) lut[c * 256 + v] = (v - mean[c]) * inv[c];
+  const s0 = srcCh[0], s1 = srcCh[1], s2 = srcCh[2];
+  for (let y = 0; y < H; y++) {
+    let q = y * W * 3;
+    const t0 = base + y * stride;
+    for (let x = 0; x < W; x++, q += 3) {
+      const t = t0 + x;
+      tensor[t] = lut[data[q + s0]];
+      tensor[plane + t] = lut[256 + data[q + s1]];
+      tensor[2 * plane + t] = lut[512 + data[q + s2]];
+    }
+  }
 }
 
 // Small monomorphic hot loops (V8 optimises these far better than one large function); the tap
