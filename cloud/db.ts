@@ -29,7 +29,7 @@ const migrations: string[] = [
      site TEXT NOT NULL,
      received INTEGER NOT NULL,
      items INTEGER NOT NULL,
-     body TEXT NOT NULL
+     body BLOB NOT NULL
    );
    CREATE TABLE ingest_seen (
      site TEXT NOT NULL,

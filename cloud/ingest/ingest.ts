@@ -183,7 +183,8 @@ export class Ingest extends EventEmitter {
     const accepted = admitted.length;
     // One spool row per message; when every item was admitted the payload is stored as it came.
     if (accepted) {
-      const r = this.st.spool.run(parsed.site, now, accepted, accepted === batch.items.length ? payload.toString('utf8') : JSON.stringify({ items: admitted }));
+      // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
+      const r = this.st.spool.run(parsed.site, now, accepted, accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ items: admitted })));
       // Hand the parsed items to the drain in memory (bounded); after a restart it parses the spool.
       if (this.parsedCount + accepted <= MAX_PARSED_IN_MEMORY) {
         this.parsed.set(Number(r.lastInsertRowid), admitted);
@@ -260,7 +261,7 @@ export class Ingest extends EventEmitter {
     const items: Array<SpooledItem & { rowid: number }> = [];
     for (const r of rows) {
       const cached = this.parsed.get(r.rowid);
-      const list = cached ?? (JSON.parse(this.st.body.get(r.rowid) as string) as { items: Item[] }).items;
+      const list = cached ?? (JSON.parse((this.st.body.get(r.rowid) as Buffer).toString('utf8')) as { items: Item[] }).items;
       for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item });
     }
     const keep = new Set<number>();

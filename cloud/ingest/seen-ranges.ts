@@ -27,7 +27,12 @@ export class SeenRanges {
     };
   }
 
+  private lastKey = { site: '', stream: '', ranges: undefined as Ranges | undefined };
+
   private ranges(site: string, stream: string): Ranges {
+    // Consecutive items of a batch share their stream: skip the key building and map lookup.
+    const last = this.lastKey;
+    if (last.ranges && last.site === site && last.stream === stream) return last.ranges;
     const key = `${site}\u0000${stream}`;
     let r = this.cache.get(key);
     if (!r) {
@@ -35,6 +40,7 @@ export class SeenRanges {
       r = { lo: rows.map((x) => x.lo), hi: rows.map((x) => x.hi) };
       this.cache.set(key, r);
     }
+    this.lastKey = { site, stream, ranges: r };
     return r;
   }
 
@@ -95,6 +101,7 @@ export class SeenRanges {
   reset(): void {
     this.cache.clear();
     this.dirty.clear();
+    this.lastKey = { site: '', stream: '', ranges: undefined };
   }
 
   intervals(site: string, stream: string): Array<[number, number]> {
