@@ -65,7 +65,7 @@ export class Cloud {
         await series.write(items);
       },
     });
-    ingest.addSink(eventsSink(this.db, (items) => { ingest.emit('events', items); }));
+    ingest.addSink(eventsSink(this.db));
     ingest.addSink(snapshotSink(this.db, path.join(cfg.dataDir, 'snapshots')));
     for (const f of this.features) for (const s of f.sinks?.(this.ctx) ?? []) ingest.addSink(s);
 

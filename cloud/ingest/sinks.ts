@@ -33,9 +33,9 @@ export function seriesSink(store: SeriesStore): IngestSink {
 
 /**
  * Events, alerts and command results → the cloud's `events` table (idempotent by message id).
- * Listeners (alert lifecycle, rollouts, dashboards) get them through `onItems`.
+ * Features that act on them (alert lifecycle, rollouts) add their own sinks.
  */
-export function eventsSink(db: CloudDb, onItems?: (items: SpooledItem[]) => void | Promise<void>): IngestSink {
+export function eventsSink(db: CloudDb): IngestSink {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, site, kind, type, source, ts, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   return {
     name: 'events',
@@ -48,7 +48,6 @@ export function eventsSink(db: CloudDb, onItems?: (items: SpooledItem[]) => void
           insert.run(item.id, site, item.kind, type, source, item.ts, received, JSON.stringify(item));
         }
       })();
-      await onItems?.(items);
     },
   };
 }

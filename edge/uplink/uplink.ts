@@ -182,7 +182,7 @@ export class Uplink extends EventEmitter {
     this.client.publish(topics.status(this.opts.site), JSON.stringify(payload), { qos: 1, retain: true });
   }
 
-  /** Publish a command result or other out-of-band message directly (not through the outbox). */
+  /** A command from the cloud: only our own, well-formed ones reach the handlers. */
   private onMessage(topic: string, payload: Buffer): void {
     const parsed = parseTopic(topic);
     if (!parsed || parsed.direction !== 'down' || parsed.site !== this.opts.site) return;
