@@ -1,5 +1,11 @@
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
+const owned = new Set<OwnedProcess>();
+// If a test process ends without its afterAll (a crash, process.exit), its peers go with it.
+process.on('exit', () => {
+  for (const p of owned) if (p.alive) try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ }
+});
+
 /** A child process a test owns: started with its own config, stopped by its own PID. */
 export class OwnedProcess {
   readonly child: ChildProcess;
@@ -10,7 +16,8 @@ export class OwnedProcess {
     const keep = (b: Buffer) => { this.output = (this.output + b.toString()).slice(-20_000); };
     this.child.stdout?.on('data', keep);
     this.child.stderr?.on('data', keep);
-    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => { owned.delete(this); resolve(code); }));
+    owned.add(this);
   }
   get pid(): number { return this.child.pid!; }
   get log(): string { return this.output; }
