@@ -16,6 +16,11 @@ const peers = [
   { pkg: 'python3-pymodbus', ok: () => py('pymodbus') },
   { pkg: 'python3-opencv', ok: () => py('cv2') },
   { pkg: 'openssl', ok: () => has('openssl') },
+  // an RTSP server for the camera tests (gst-rtsp-server through PyGObject)
+  { pkg: 'python3-gi', ok: () => py('gi') },
+  { pkg: 'gir1.2-gst-rtsp-server-1.0', ok: () => py("gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer") },
+  { pkg: 'gstreamer1.0-plugins-good', ok: () => has('gst-inspect-1.0') ? spawnSync('gst-inspect-1.0', ['rtph264pay'], { stdio: 'ignore' }).status === 0 : fs.existsSync('/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so') },
+  { pkg: 'gstreamer1.0-plugins-bad', ok: () => fs.existsSync('/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so') },
 ];
 
 const missing = peers.filter((p) => !p.ok()).map((p) => p.pkg);

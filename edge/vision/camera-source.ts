@@ -89,6 +89,8 @@ export class CameraSource implements Source {
   private tracker: ByteTracker;
   readonly rules: RulesEngine;
   private waiting: TimedFrame | undefined;
+  /** Backpressure (non-realtime file) mode: frames read before the stream paused. */
+  private readonly replayQueue: TimedFrame[] = [];
   private busy = false;
   private statsTimer: NodeJS.Timeout | undefined;
   private stopped = false;
@@ -159,7 +161,9 @@ export class CameraSource implements Source {
     this.win.in++;
     if (!this.busy) { void this.infer(f); return; }
     if (this.backpressure) {
-      this.waiting = f;
+      // One chunk from ffmpeg can hold several frames, so more than one may arrive after the
+      // pause: keep them all (a replay must not lose a frame); the queue is at most one chunk.
+      this.replayQueue.push(f);
       this.stream?.pause();
       return;
     }
@@ -191,9 +195,13 @@ export class CameraSource implements Source {
         if (this.stopped) break;
         this.log.error({ code: isCoded(err) ? err.code : undefined }, `inference failed: ${errMessage(err)}`);
       }
-      next = this.waiting;
-      this.waiting = undefined;
-      if (this.backpressure) this.stream?.resume();
+      if (this.backpressure) {
+        next = this.replayQueue.shift();
+        if (!this.replayQueue.length) this.stream?.resume();
+      } else {
+        next = this.waiting;
+        this.waiting = undefined;
+      }
     }
     this.busy = false;
     if (this.streamEnded) this.endResolve();

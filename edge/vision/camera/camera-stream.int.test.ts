@@ -2,6 +2,7 @@ import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataFile } from '../../../lib/data-dir.ts';
 import { freePort, waitFor } from '../../../test/peers/ports.ts';
+import { RtspPeer } from '../../../test/peers/rtsp.ts';
 import { CameraStream, type TimedFrame } from './camera-stream.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { spawnSync } from 'node:child_process';
@@ -86,6 +87,31 @@ describe('camera stream (real ffmpeg)', () => {
     await waitFor(() => cam.counters.restarts >= 2, { timeoutMs: 10_000, what: 'two restarts' });
     expect(offline).toEqual(['CAMERA_UNREADABLE']);
     expect(cam.lastError?.message).toContain('/nonexistent/cam.avi');
+  });
+
+  it('RTSP (a real gst-rtsp-server): frames; the server dying gives offline with a code; its return gives online and frames', async () => {
+    const rtsp = await new RtspPeer(dataFile('video', 'opencv_vtest_first10s.mp4')).start();
+    try {
+      const cam = new CameraStream({ id: 'rtsp', url: rtsp.url, kind: 'rtsp', fps: 5, width: 320, stallTimeoutMs: 2000, backoffInitialMs: 200, backoffMaxMs: 800 });
+      cams.push(cam);
+      const events: string[] = [];
+      cam.on('offline', (e) => events.push(`offline:${e.code}`));
+      cam.on('online', () => events.push('online'));
+      let frames = 0;
+      cam.on('frame', (f) => { frames++; expect(f.data.length).toBe(320 * 240 * 3); });
+      cam.start();
+      await waitFor(() => frames >= 5, { timeoutMs: 20_000, what: 'rtsp frames' });
+      expect(events).toEqual(['online']);
+      await rtsp.stop(); // the camera's server dies mid-stream
+      await waitFor(() => events.length >= 2, { timeoutMs: 15_000, what: 'offline after the server died' });
+      expect(events[1]).toMatch(/^offline:CAMERA_(ENDED|STALLED|UNREADABLE)$/);
+      await rtsp.start(); // same port
+      const before = frames;
+      await waitFor(() => events.length >= 3 && frames > before + 3, { timeoutMs: 30_000, what: 'back online with frames' });
+      expect(events[2]).toBe('online');
+    } finally {
+      await rtsp.stop();
+    }
   });
 
   it('HTTP MJPEG: frames; a stall gives CAMERA_STALLED + offline, recovery gives online; dying stream reconnects', async () => {

@@ -176,10 +176,17 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     cmd.on('end', () => {
       if (this.cmd !== cmd) return;
       if (o.kind === 'file' && !o.loop && this.framesThisRun > 0) {
-        this.cmd = undefined;
-        this.running = false;
-        clearInterval(this.watchdog);
-        this.emit('end');
+        // ffmpeg has exited, but under backpressure its last frames may still wait in the sink:
+        // the file has ended only when the sink has handed every chunk on.
+        const finish = () => {
+          if (this.cmd !== cmd) return;
+          this.cmd = undefined;
+          this.running = false;
+          clearInterval(this.watchdog);
+          this.emit('end');
+        };
+        if (out.writableFinished) finish();
+        else out.once('finish', finish);
         return;
       }
       const code = this.framesThisRun === 0 ? 'CAMERA_UNREADABLE' : 'CAMERA_ENDED';
