@@ -12,7 +12,8 @@ export class RtspPeer {
   async start(): Promise<this> {
     if (!this.port) this.port = await freePort();
     this.proc = new OwnedProcess('/usr/bin/python3', [projectPath('test', 'peers', 'rtsp_server.py'), String(this.port), this.file]);
-    await waitForPort(this.port);
+    // GStreamer builds its plugin registry on a machine's first run, which can take a while.
+    await waitForPort(this.port, 60_000);
     return this;
   }
 
