@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import net from 'node:net';
+import { freePort } from '../../lib/net.ts';
 import type { Cloud } from '../cloud.ts';
 import { validateEdgeConfig } from '../../edge/config.ts';
 import { Edge } from '../../edge/edge.ts';
@@ -20,8 +20,6 @@ import { beijingHours } from '../../firmware-bridge/hj212/replay.ts';
  * Called by cloud/demo/demo.ts after the cloud is up (the cloud config needs an `alerts:` block).
  */
 export interface EnvDemoOptions { cloud: Cloud; root: string; mqttPort: number; hoursPerSecond: number; site?: string }
-
-const freePort = () => new Promise<number>((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
 
 const LOGGERS = [
   { name: 'air station Aotizhongxin (HJ 212-2017)', mn: 'AIR0001AOTIZHONGXIN2017', revision: '2017' as const, st: '22', skip: 0, keep: null },

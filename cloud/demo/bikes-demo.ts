@@ -1,6 +1,6 @@
 import crypto from 'node:crypto';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '../../lib/net.ts';
 import type { Cloud } from '../cloud.ts';
 import { validateEdgeConfig } from '../../edge/config.ts';
 import { Edge } from '../../edge/edge.ts';
@@ -13,8 +13,6 @@ export function demoGbfsConfig() {
     system: { system_id: 'cityedge-demo-bikes', name: 'cityedge demo bikes (Oslo Bysykkel data, 2022-10-24)', timezone: 'Europe/Oslo', feed_contact_email: 'ops@example.org', language: 'en' },
   };
 }
-
-const freePort = () => new Promise<number>((resolve) => { const s = net.createServer(); s.listen(0, '127.0.0.1', () => { const p = (s.address() as net.AddressInfo).port; s.close(() => resolve(p)); }); });
 
 /**
  * A bike site: one edge with a DOCK/1 server for Oslo's 260 stations, and simulated dock

@@ -1,5 +1,4 @@
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { Cloud } from '../cloud.ts';
 import { demoGbfsConfig, startBikesDemo } from './bikes-demo.ts';
@@ -10,18 +9,9 @@ import { allCloudFeatures } from '../features.ts';
 import { validateEdgeConfig } from '../../edge/config.ts';
 import { Edge } from '../../edge/edge.ts';
 import { dataDir } from '../../lib/data-dir.ts';
+import { freePort } from '../../lib/net.ts';
 
 export interface DemoOptions { dataDir: string; httpPort: number; mqttPort: number; rowsPerSecond: number; influxUrl?: string }
-
-/** `port` if it is free, else (or for 0) a free one. */
-async function portOrFree(port: number): Promise<number> {
-  const tryListen = (p: number) => new Promise<number | undefined>((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(undefined));
-    s.listen(p, '127.0.0.1', () => { const got = (s.address() as net.AddressInfo).port; s.close(() => resolve(got)); });
-  });
-  return (await tryListen(port)) ?? (await tryListen(0))!;
-}
 
 /** Street sites of the demo: real Beijing hourly air quality, each site replaying a different year. */
 const SITES = [
@@ -39,8 +29,8 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   fs.rmSync(root, { recursive: true, force: true });
   const data = dataDir();
   const keys = demoKeys(root);
-  const httpPort = await portOrFree(opts.httpPort);
-  const mqttPort = await portOrFree(opts.mqttPort);
+  const httpPort = await freePort(opts.httpPort);
+  const mqttPort = await freePort(opts.mqttPort);
   const cloudConfig = validateConfig(CloudConfigSchema, {
     dataDir: path.join(root, 'cloud'),
     broker: { port: mqttPort, host: '127.0.0.1', revocationPollMs: 1000 },

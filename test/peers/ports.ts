@@ -3,18 +3,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-/** A free TCP port on loopback (bind to 0, read, close). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+/** A free TCP port on loopback. */
+export { freePort } from '../../lib/net.ts';
 
 export function tempDir(prefix = 'cityedge-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
