@@ -1,47 +1,75 @@
 #!/usr/bin/env node
-// Makes sure the system peers the test suite runs against are installed:
-// installs them with apt-get when running as root, otherwise prints one line saying what to install.
+// Makes sure the system peers the test suite runs against are installed, each checked the way
+// the tests use it (the binary runs, the Python module imports what the test script imports,
+// the GStreamer elements of the RTSP test pipeline exist), not just that a file is present.
+// Installs the missing Debian packages with apt-get (no recommends) when running as root;
+// otherwise prints one line saying what to install. `--check` only reports.
 import { execFileSync, spawnSync } from 'node:child_process';
-import fs from 'node:fs';
 
-const has = (bin) => ['/usr/bin/', '/usr/sbin/', '/usr/local/bin/', '/bin/', '/sbin/'].some((d) => fs.existsSync(d + bin));
-const py = (mod) => spawnSync('/usr/bin/python3', ['-c', `import ${mod}`], { stdio: 'ignore' }).status === 0;
+const PY = '/usr/bin/python3';
+const runs = (cmd, args) => {
+  try {
+    return spawnSync(cmd, args, { stdio: 'ignore', timeout: 60_000 }).status === 0;
+  } catch {
+    return false;
+  }
+};
+const py = (code) => runs(PY, ['-c', code]);
 
+// Each entry: the Debian package, and the check the tests depend on (what they import / run).
 const peers = [
-  { pkg: 'influxdb', ok: () => has('influxd') },
-  { pkg: 'mosquitto', ok: () => has('mosquitto') },
-  { pkg: 'mosquitto-clients', ok: () => has('mosquitto_pub') },
-  { pkg: 'ffmpeg', ok: () => has('ffmpeg') && has('ffprobe') },
-  { pkg: 'docker-compose', ok: () => has('docker-compose') },
-  { pkg: 'python3-pymodbus', ok: () => py('pymodbus') },
-  { pkg: 'python3-opencv', ok: () => py('cv2') },
-  { pkg: 'openssl', ok: () => has('openssl') },
-  // an RTSP server for the camera tests (gst-rtsp-server through PyGObject)
-  { pkg: 'python3-gi', ok: () => py('gi') },
-  { pkg: 'gir1.2-gst-rtsp-server-1.0', ok: () => py("gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer") },
-  { pkg: 'gstreamer1.0-plugins-good', ok: () => has('gst-inspect-1.0') ? spawnSync('gst-inspect-1.0', ['rtph264pay'], { stdio: 'ignore' }).status === 0 : fs.existsSync('/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstrtp.so') },
-  { pkg: 'gstreamer1.0-plugins-bad', ok: () => fs.existsSync('/usr/lib/x86_64-linux-gnu/gstreamer-1.0/libgstvideoparsersbad.so') },
+  // test/peers/influx.ts runs `influxd -config`
+  { pkg: 'influxdb', ok: () => runs('influxd', ['version']) },
+  // test/peers/mosquitto.ts runs mosquitto; mosquitto-acl.int.test.ts writes a password file with mosquitto_passwd
+  { pkg: 'mosquitto', ok: () => runs('bash', ['-c', '(command -v mosquitto || test -x /usr/sbin/mosquitto) && command -v mosquitto_passwd']) },
+  { pkg: 'mosquitto-clients', ok: () => runs('bash', ['-c', 'command -v mosquitto_pub && command -v mosquitto_sub']) },
+  // camera tests decode with ffmpeg; the H.264 test files are encoded with libx264
+  { pkg: 'ffmpeg', ok: () => runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version']) && runs('bash', ['-c', 'ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264']) },
+  // docker/compose.int.test.ts: `docker-compose config`
+  { pkg: 'docker-compose', ok: () => runs('docker-compose', ['version']) },
+  // pymodbus-server.py imports pymodbus.server, which (3.0 on Debian) imports serial_asyncio
+  { pkg: 'python3-pymodbus', ok: () => py('import pymodbus') },
+  { pkg: 'python3-serial-asyncio', ok: () => py('import serial_asyncio; from pymodbus.server import StartAsyncTcpServer; from pymodbus.transaction import ModbusRtuFramer, ModbusSocketFramer; from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext, ModbusServerContext') },
+  // the independent OpenCV reference of the detector tests
+  { pkg: 'python3-opencv', ok: () => py('import cv2, numpy; cv2.dnn.readNetFromONNX') },
+  // outbox-cap.int.test.ts makes a TLS certificate
+  { pkg: 'openssl', ok: () => runs('openssl', ['version']) },
+  // test/peers/rtsp_server.py: gst-rtsp-server through PyGObject, pipeline qtdemux ! h264parse ! rtph264pay
+  { pkg: 'python3-gi', ok: () => py('import gi') },
+  { pkg: 'gir1.2-gst-rtsp-server-1.0', ok: () => py("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); from gi.repository import GLib, Gst, GstRtspServer") },
+  { pkg: 'gstreamer1.0-plugins-good', ok: () => gstElements('qtdemux', 'rtph264pay') },
+  { pkg: 'gstreamer1.0-plugins-bad', ok: () => gstElements('h264parse') },
 ];
 
-const missing = peers.filter((p) => !p.ok()).map((p) => p.pkg);
-if (!missing.length) process.exit(0);
+function gstElements(...names) {
+  const code = `import gi; gi.require_version('Gst', '1.0'); from gi.repository import Gst; Gst.init(None); import sys; sys.exit(0 if all(Gst.ElementFactory.find(n) for n in ${JSON.stringify(names)}) else 1)`;
+  return py(code);
+}
 
-if (process.getuid?.() === 0 && has('apt-get')) {
-  console.log(`installing test peers: ${missing.join(' ')}`);
+const missing = () => peers.filter((p) => !p.ok()).map((p) => p.pkg);
+const need = missing();
+if (!need.length) process.exit(0);
+if (process.argv.includes('--check')) {
+  console.error(`missing test peers: ${need.join(' ')}`);
+  process.exit(1);
+}
+
+if (process.getuid?.() === 0 && runs('apt-get', ['--version'])) {
+  console.log(`installing test peers: ${need.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
     execFileSync('apt-get', ['update', '-qq'], { stdio: 'inherit', env });
-    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+    execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', ...need], { stdio: 'inherit', env });
   } catch {
-    console.error(`could not install test peers; run: apt-get install -y ${missing.join(' ')}`);
+    console.error(`could not install test peers; run: apt-get install -y --no-install-recommends ${need.join(' ')}`);
     process.exit(1);
   }
-  const still = peers.filter((p) => !p.ok()).map((p) => p.pkg);
+  const still = missing();
   if (still.length) {
-    console.error(`still missing after apt-get: ${still.join(' ')}`);
+    console.error(`still not usable after apt-get: ${still.join(' ')} (each is checked the way the tests use it; see scripts/ensure-peers.mjs)`);
     process.exit(1);
   }
   process.exit(0);
 }
-console.error(`cityedge tests need system packages: sudo apt-get install -y ${missing.join(' ')}`);
+console.error(`cityedge tests need system packages: sudo apt-get install -y --no-install-recommends ${need.join(' ')}`);
 process.exit(1);

@@ -11,7 +11,7 @@ export function register(program: Command): void {
     .option('--duration <seconds>', 'stop by itself after this many seconds (default: run until Ctrl-C)')
     .action(async (opts: { dataDir: string; httpPort: string; mqttPort: string; speed: string; duration?: string }) => {
       process.env.LOG_LEVEL ??= 'warn';
-      const { runDemo } = await import('../../cloud/demo/demo.ts');
+      const { runDemo } = await import('../../demo/demo.ts');
       const demo = await runDemo({ dataDir: opts.dataDir, httpPort: Number(opts.httpPort), mqttPort: Number(opts.mqttPort), rowsPerSecond: Number(opts.speed), influxUrl: process.env.INFLUX_URL });
       if (opts.duration) {
         setTimeout(() => process.kill(process.pid, 'SIGTERM'), Number(opts.duration) * 1000).unref();

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
-import { demoGbfsConfig } from '../../cloud/demo/bikes-demo.ts';
+import { demoGbfsConfig } from '../../demo/bikes.ts';
 import { gbfsValidator } from '../../cloud/gbfs/validate.ts';
 import { osloFiles, replayDay } from '../../edge/bikes/replay.ts';
 import type { Edge } from '../../edge/edge.ts';

@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { tempDir, waitFor } from '../../test/peers/ports.ts';
+import { tempDir, waitFor } from '../test/peers/ports.ts';
 import { runDemo } from './demo.ts';
 
 /** The demo as a newcomer runs it, on free ports: every part shows what it promises, then it stops cleanly. */

@@ -1,10 +1,10 @@
 import path from 'node:path';
-import type { Cloud } from '../cloud.ts';
-import { validateEdgeConfig } from '../../edge/config.ts';
-import { Edge } from '../../edge/edge.ts';
-import { dataFile } from '../../lib/data-dir.ts';
-import { packBundle, signBundle } from '../../models/bundle/bundle.ts';
-import { generateKeyFiles, loadPrivateKey } from '../../models/bundle/keys.ts';
+import type { Cloud } from '../cloud/cloud.ts';
+import { validateEdgeConfig } from '../edge/config.ts';
+import { Edge } from '../edge/edge.ts';
+import { dataFile } from '../lib/data-dir.ts';
+import { packBundle, signBundle } from '../models/bundle/bundle.ts';
+import { generateKeyFiles, loadPrivateKey } from '../models/bundle/keys.ts';
 
 /** Publisher keys of the demo (an ops engineer's signing key and the public key sites trust). */
 export function demoKeys(root: string): { pub: string; key: string } {

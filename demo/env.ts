@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
-import { freePort } from '../../lib/net.ts';
-import type { Cloud } from '../cloud.ts';
-import { validateEdgeConfig } from '../../edge/config.ts';
-import { Edge } from '../../edge/edge.ts';
-import { Hj212Client, type FactorValues } from '../../firmware-bridge/hj212/client.ts';
-import { beijingHours } from '../../firmware-bridge/hj212/replay.ts';
+import { freePort } from '../lib/net.ts';
+import type { Cloud } from '../cloud/cloud.ts';
+import { validateEdgeConfig } from '../edge/config.ts';
+import { Edge } from '../edge/edge.ts';
+import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/client.ts';
+import { beijingHours } from '../firmware-bridge/hj212/replay.ts';
 
 /**
  * The environmental part of the demo (issue 5): one edge site with an HJ 212 server, two air
@@ -17,7 +17,7 @@ import { beijingHours } from '../../firmware-bridge/hj212/replay.ts';
  * logger replays the same station's SO2/NO2 columns (ST=31) and its rule uses an illustrative
  * limit — say so wherever it is shown.
  *
- * Called by cloud/demo/demo.ts after the cloud is up (the cloud config needs an `alerts:` block).
+ * Called by demo/demo.ts after the cloud is up (the cloud config needs an `alerts:` block).
  */
 export interface EnvDemoOptions { cloud: Cloud; root: string; mqttPort: number; hoursPerSecond: number; site?: string }
 

@@ -1,15 +1,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { Cloud } from '../cloud.ts';
-import { demoGbfsConfig, startBikesDemo } from './bikes-demo.ts';
-import { demoKeys, startCameraDemo } from './camera-demo.ts';
-import { CloudConfigSchema } from '../config.ts';
-import { validateConfig } from '../../lib/config.ts';
-import { allCloudFeatures } from '../features.ts';
-import { validateEdgeConfig } from '../../edge/config.ts';
-import { Edge } from '../../edge/edge.ts';
-import { dataDir } from '../../lib/data-dir.ts';
-import { freePort } from '../../lib/net.ts';
+import { Cloud } from '../cloud/cloud.ts';
+import { demoGbfsConfig, startBikesDemo } from './bikes.ts';
+import { demoKeys, startCameraDemo } from './camera.ts';
+import { CloudConfigSchema } from '../cloud/config.ts';
+import { validateConfig } from '../lib/config.ts';
+import { allCloudFeatures } from '../cloud/features.ts';
+import { validateEdgeConfig } from '../edge/config.ts';
+import { Edge } from '../edge/edge.ts';
+import { dataDir } from '../lib/data-dir.ts';
+import { freePort } from '../lib/net.ts';
 
 export interface DemoOptions { dataDir: string; httpPort: number; mqttPort: number; rowsPerSecond: number; influxUrl?: string }
 
@@ -56,7 +56,7 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
     }, `demo site ${s.site}`, root);
     edges.push(await new Edge(config, factories).start());
   }
-  const env = await (await import('../alerts/demo-env.ts')).startEnvDemo({ cloud, root, mqttPort, hoursPerSecond: opts.rowsPerSecond });
+  const env = await (await import('./env.ts')).startEnvDemo({ cloud, root, mqttPort, hoursPerSecond: opts.rowsPerSecond });
   const bikes = await startBikesDemo({ cloud, root, mqttPort, hourMs: 5000 });
   const camera = await startCameraDemo({ cloud, root, mqttPort, keys, upgradeAfterMs: 20_000 });
   const api = cloud.httpUrl;

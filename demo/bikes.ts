@@ -1,10 +1,10 @@
 import crypto from 'node:crypto';
 import path from 'node:path';
-import { freePort } from '../../lib/net.ts';
-import type { Cloud } from '../cloud.ts';
-import { validateEdgeConfig } from '../../edge/config.ts';
-import { Edge } from '../../edge/edge.ts';
-import { osloFiles, replayDay } from '../../edge/bikes/replay.ts';
+import { freePort } from '../lib/net.ts';
+import type { Cloud } from '../cloud/cloud.ts';
+import { validateEdgeConfig } from '../edge/config.ts';
+import { Edge } from '../edge/edge.ts';
+import { osloFiles, replayDay } from '../edge/bikes/replay.ts';
 
 /** The cloud config block the bikes part of the demo needs (GBFS feeds from the Oslo station list). */
 export function demoGbfsConfig() {
