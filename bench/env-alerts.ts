@@ -9,15 +9,15 @@
  *     edge outbox commit → 9014 ack), i.e. the edge's share of the path.
  *  2. HJ 212 frames per second through the full edge path (decode, auth, readings, env pipeline,
  *     durable outbox commit, ack) with 8 loggers sending acked real-time frames (CN 2011, 6
- *     factors), vs bare decodeFrame()+frameReadings() on the same bytes (the codec's limit), and
+ *     factors), vs bare decodeFrame()+frameValues() on the same bytes (the codec's limit), and
  *     the time until the cloud admitted every item.
  * Ends with one JSON line.
  */
 import { pathToFileURL } from 'node:url';
 import { startCloudWithAlerts } from '../cloud/alerts/test-helpers.ts';
-import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/client.ts';
+import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/simulator.ts';
 import { decodeFrame, encodeFrame, buildCp, formatDataTime } from '../firmware-bridge/hj212/codec.ts';
-import { frameReadings } from '../firmware-bridge/hj212/readings.ts';
+import { frameValues } from '../firmware-bridge/hj212/values.ts';
 import { edgeConfig, startEdge } from '../test/harness.ts';
 import { freePort, waitFor } from '../test/peers/ports.ts';
 
@@ -90,7 +90,7 @@ export async function run(opts: { exceedances?: number; frames?: number; loggers
     const sample = Array.from({ length: 500 }, (_, i) => encodeFrame({ qn: `2025020100${String(i).padStart(7, '0')}`, st: '22', cn: '2011', pw: 'pw123456', mn: stations[1].mn, flag: 5, cp: buildCp({ DataTime: formatDataTime(Date.UTC(2025, 1, 1) + i * 60_000, 480) }, FACTORS(30 + (i % 50))) }));
     let n = 0;
     const t2 = performance.now();
-    while (performance.now() - t2 < 800) for (const f of sample) { frameReadings(decodeFrame(f)); n++; }
+    while (performance.now() - t2 < 800) for (const f of sample) { frameValues(decodeFrame(f)); n++; }
     const barePerSec = (n / (performance.now() - t2)) * 1000;
 
     const out = {

@@ -10,9 +10,9 @@ import { pathToFileURL } from 'node:url';
 import { decodeFrame, encodeFrame } from '../firmware-bridge/hj212/codec.ts';
 import { crc16 } from '../firmware-bridge/hj212/crc.ts';
 import { Deframer } from '../firmware-bridge/hj212/deframer.ts';
-import { frameReadings } from '../firmware-bridge/hj212/readings.ts';
+import { frameValues } from '../firmware-bridge/hj212/values.ts';
 import { Hj212Server } from '../firmware-bridge/hj212/server.ts';
-import { sharedFrames } from '../firmware-bridge/hj212/test-helpers.ts';
+import { sharedFrames } from '../test/support/hj212.ts';
 
 function timeIt(fn: () => number, minMs = 800): { perSec: number; n: number } {
   fn(); // warm-up
@@ -59,7 +59,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const crc = timeIt(() => { let x = 0; for (const f of base) x ^= crc16(f, 6, f.length - 6); return base.length; }, 800);
   const deframeOnly = timeIt(() => new Deframer().push(stream).length);
   const decode = timeIt(() => { let n = 0; for (const p of new Deframer().push(stream)) { decodeFrame(p as Buffer); n++; } return n; });
-  const withReadings = timeIt(() => { let n = 0; for (const p of new Deframer().push(stream)) { frameReadings(decodeFrame(p as Buffer)); n++; } return n; });
+  const withReadings = timeIt(() => { let n = 0; for (const p of new Deframer().push(stream)) { frameValues(decodeFrame(p as Buffer)); n++; } return n; });
   const key = Buffer.alloc(16, 0x30);
   const f0 = decodeFrame(base[base.length - 3]);
   const enc = Buffer.from(encodeFrame({ qn: f0.qn, st: f0.st, cn: f0.cn, pw: f0.pw, mn: f0.mn, flag: 9, cp: f0.cpText }, { sm4Key: key }));

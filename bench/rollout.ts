@@ -18,7 +18,7 @@ import { Cloud } from '../cloud/cloud.ts';
 import { modelsFeature } from '../cloud/models/feature.ts';
 import { validateEdgeConfig } from '../edge/config.ts';
 import { Edge } from '../edge/edge.ts';
-import { ModelManagerSource, attachModelCommands } from '../edge/models/source.ts';
+import { ModelManagerSource, attachModelCommands } from '../edge/sources/model-manager.ts';
 import { modelSlot, type ModelRuntime } from '../edge/models/slot.ts';
 import { decodeFrames, FramePump } from '../edge/models/testing/frame-pump.ts';
 import type { ModelLoader } from '../edge/models/manager.ts';

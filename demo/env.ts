@@ -5,7 +5,7 @@ import { freePort } from '../lib/net.ts';
 import type { Cloud } from '../cloud/cloud.ts';
 import { validateEdgeConfig } from '../edge/config.ts';
 import { Edge } from '../edge/edge.ts';
-import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/client.ts';
+import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/simulator.ts';
 import { beijingHours } from '../firmware-bridge/hj212/replay.ts';
 
 /**

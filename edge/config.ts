@@ -4,7 +4,7 @@ import { loadConfigFile, validateConfig } from '../lib/config.ts';
 import { CodedError } from '../lib/errors.ts';
 import { SITE_ID_PATTERN } from '../protocol/topics.ts';
 import { sourceFactories } from './sources/registry.ts';
-import type { SourceFactory } from './sources/types.ts';
+import type { SourceFactory } from '../lib/contract/source.ts';
 
 /** Sizes like 512MiB, 2GB, or plain bytes. */
 export function parseBytes(v: string | number): number {

@@ -5,7 +5,7 @@ import { rootLogger, type Logger } from '../lib/log.ts';
 import type { Command, Item, NewItem } from '../protocol/schemas.ts';
 import { parseBytes, resolveIn, type EdgeConfig } from './config.ts';
 import { Outbox } from './outbox/outbox.ts';
-import type { Source, SourceContext, SourceFactory } from './sources/types.ts';
+import type { Source, SourceContext, SourceFactory } from '../lib/contract/source.ts';
 import { Uplink } from './uplink/uplink.ts';
 
 export type CommandHandler = (cmd: Command, edge: Edge) => Promise<Record<string, unknown>>;

@@ -27,7 +27,7 @@ const peers = [
   { pkg: 'ffmpeg', ok: () => runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version']) && runs('bash', ['-c', 'ffmpeg -hide_banner -encoders 2>/dev/null | grep -q libx264']) },
   // docker/compose.int.test.ts: `docker-compose config`
   { pkg: 'docker-compose', ok: () => runs('docker-compose', ['version']) },
-  // pymodbus-server.py imports pymodbus.server, which (3.0 on Debian) imports serial_asyncio
+  // simulator.py (firmware-bridge/modbus) imports pymodbus.server, which (3.0 on Debian) imports serial_asyncio
   { pkg: 'python3-pymodbus', ok: () => py('import pymodbus') },
   { pkg: 'python3-serial-asyncio', ok: () => py('import serial_asyncio; from pymodbus.server import StartAsyncTcpServer; from pymodbus.transaction import ModbusRtuFramer, ModbusSocketFramer; from pymodbus.datastore import ModbusSequentialDataBlock, ModbusSlaveContext, ModbusServerContext') },
   // the independent OpenCV reference of the detector tests

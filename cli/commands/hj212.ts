@@ -27,7 +27,7 @@ export function register(program: Command): void {
     .action(async (opts: { key: string[]; readings: boolean; maxFrameBytes: string }) => {
       const { Deframer } = await import('../../firmware-bridge/hj212/deframer.ts');
       const { decodeFrame } = await import('../../firmware-bridge/hj212/codec.ts');
-      const { frameReadings } = await import('../../firmware-bridge/hj212/readings.ts');
+      const { frameValues } = await import('../../firmware-bridge/hj212/values.ts');
       const { parseSm4Key } = await import('../../firmware-bridge/hj212/sm4.ts');
       const { CodedError, isCoded } = await import('../../lib/errors.ts');
       const keys = new Map<string, Buffer>();
@@ -45,7 +45,7 @@ export function register(program: Command): void {
         if (part instanceof CodedError) { bad++; emit({ ok: false, error: part.toJSON() }); continue; }
         try {
           const frame = decodeFrame(part, { maxFrameBytes: max, keyFor: (mn) => keys.get(mn) });
-          emit({ ok: true, frame, ...(opts.readings ? { readings: frameReadings(frame) } : {}) });
+          emit({ ok: true, frame, ...(opts.readings ? { readings: frameValues(frame) } : {}) });
         } catch (err) {
           if (!isCoded(err)) throw err;
           bad++;
@@ -68,7 +68,7 @@ export function register(program: Command): void {
     .option('--limit <n>', 'rows to send', '24')
     .option('--interval-ms <ms>', 'pause between frames', '0')
     .action(async (o: { port: string; host: string; mn: string; password: string; revision: string; sm4Key?: string; skip: string; limit: string; intervalMs: string }) => {
-      const { Hj212Client } = await import('../../firmware-bridge/hj212/client.ts');
+      const { Hj212Client } = await import('../../firmware-bridge/hj212/simulator.ts');
       const { beijingHours } = await import('../../firmware-bridge/hj212/replay.ts');
       const { CodedError } = await import('../../lib/errors.ts');
       if (o.revision !== '2017' && o.revision !== '2025') throw new CodedError('CLI_BAD_OPTION', '--revision must be 2017 or 2025');

@@ -8,7 +8,7 @@ import { GbfsStationStore } from '../../cloud/gbfs/store.ts';
 import { gbfsValidator } from '../../cloud/gbfs/validate.ts';
 import { BikeSite } from './site.ts';
 import { replayDay } from './replay.ts';
-import { stationsFromGbfs, makeAuthorizer } from './source.ts';
+import { stationsFromGbfs, makeAuthorizer } from '../sources/bike-docks.ts';
 
 const INFO = dataFile('bikes', 'oslo_station_information_2022-10-23.json');
 const cleanup: (() => Promise<unknown> | unknown)[] = [];

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { dataFile } from '../../lib/data-dir.ts';
 import { checkers } from '../../protocol/schemas.ts';
-import { memoryContext } from './test-context.ts';
-import { beijingTime, readPrsaCsv } from './readings/prsa-csv.ts';
+import { memoryContext } from '../../test/support/source-context.ts';
+import { beijingTime, readPrsaCsv } from '../../lib/prsa-csv.ts';
 import { EnvEmitter, EnvPipeline, parsePipelineConfig } from './pipeline.ts';
 
 afterEach(() => vi.useRealTimers());

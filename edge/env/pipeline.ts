@@ -1,10 +1,11 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { TypeCompiler } from '@sinclair/typebox/compiler';
 import type { NewItem } from '../../protocol/schemas.ts';
-import type { SourceContext } from '../sources/types.ts';
+import type { SourceContext } from '../../lib/contract/source.ts';
 import { validateConfig } from '../../lib/config.ts';
 import { DEFAULT_RANGES, RangeChecker, RangesSchema } from './readings/range.ts';
-import { type Reading, ReadingSchema, toTelemetry } from './readings/reading.ts';
+import { type Reading, ReadingSchema } from '../../lib/contract/reading.ts';
+import { toTelemetry } from './readings/telemetry.ts';
 import { AggregateConfigSchema, Aggregator } from './aggregate/aggregator.ts';
 import { AlertEngine, type AlertSnapshot } from './alerts/engine.ts';
 import { RulesSchema } from './alerts/rules.ts';

@@ -4,9 +4,9 @@ import { Type, type Static } from '@sinclair/typebox';
 import { CodedError } from '../../lib/errors.ts';
 import { dataDir } from '../../lib/data-dir.ts';
 import { sleep } from '../../lib/sleep.ts';
-import { prsaRows, type PrsaRow } from '../env/readings/prsa-csv.ts';
+import { prsaRows, type PrsaRow } from '../../lib/prsa-csv.ts';
 import type { NewItem } from '../../protocol/schemas.ts';
-import type { Source, SourceContext, SourceFactory } from './types.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 
 export const AirReplaySchema = Type.Object({
   type: Type.Literal('air-replay'),

@@ -1,4 +1,4 @@
-import type { SourceFactory } from './types.ts';
+import type { SourceFactory } from '../../lib/contract/source.ts';
 
 /**
  * Every source type the edge knows. The runtime never imports an adapter directly:
@@ -9,11 +9,11 @@ export async function sourceFactories(): Promise<SourceFactory[]> {
   const list: SourceFactory[] = [];
   list.push((await import('./air-replay.ts')).airReplayFactory);
   list.push((await import('./synthetic.ts')).syntheticFactory);
-  list.push((await import('../../firmware-bridge/hj212/source.ts')).hj212Factory);
-  list.push((await import('../bikes/source.ts')).bikeDockFactory);
-  list.push((await import('../../firmware-bridge/modbus/source.ts')).modbusFactory);
-  list.push((await import('../../firmware-bridge/opcua/source.ts')).opcuaFactory);
+  list.push((await import('./hj212.ts')).hj212Factory);
+  list.push((await import('./bike-docks.ts')).bikeDockFactory);
+  list.push((await import('./modbus.ts')).modbusFactory);
+  list.push((await import('./opcua.ts')).opcuaFactory);
   list.push((await import('../vision/camera-source.ts')).cameraFactory);
-  list.push((await import('../models/source.ts')).modelManagerFactory);
+  list.push((await import('./model-manager.ts')).modelManagerFactory);
   return list;
 }

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { sleep } from '../../lib/sleep.ts';
 import type { NewItem } from '../../protocol/schemas.ts';
-import type { Source, SourceContext, SourceFactory } from './types.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 
 export const SyntheticSchema = Type.Object({
   type: Type.Literal('synthetic'),

@@ -12,7 +12,7 @@ import { loadManifest } from '../../models/card.ts';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { Item, NewItem } from '../../protocol/schemas.ts';
-import type { Source, SourceContext, SourceFactory } from '../sources/types.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 import { CameraStream, type TimedFrame } from './camera/camera-stream.ts';
 import { inferKind } from './camera/ffmpeg-args.ts';
 import { DetectorWorker } from './detector/detector-worker.ts';
@@ -272,7 +272,8 @@ export class CameraSource implements Source {
   }
 
   health(): Record<string, unknown> {
-    return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length };
+    const ff = this.stream?.ffmpeg;
+    return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}) };
   }
 
   /** Wait for snapshots still being encoded (tests, clean shutdown). */

@@ -6,7 +6,7 @@ import type { Registry } from 'prom-client';
 import { rootLogger } from '../../lib/log.ts';
 import { newMessageId } from '../../protocol/ids.ts';
 import { checkers, type Item, type NewItem } from '../../protocol/schemas.ts';
-import type { SourceContext } from '../sources/types.ts';
+import type { SourceContext } from '../../lib/contract/source.ts';
 
 export interface MemoryContext extends SourceContext {
   items: Item[];

@@ -4,8 +4,8 @@ import { isCoded } from '../../lib/errors.ts';
 import { crc16, crc16Reference, crcHex } from './crc.ts';
 import { buildCp, decodeFrame, encodeFrame, parseDataTime } from './codec.ts';
 import { parseFlag } from './codes.ts';
-import { frameReadings } from './readings.ts';
-import { sharedFrames, standardExamples } from './test-helpers.ts';
+import { frameValues } from './values.ts';
+import { sharedFrames, standardExamples } from '../../test/support/hj212.ts';
 
 function codeOf(fn: () => unknown): string {
   try { fn(); } catch (err) { if (isCoded(err)) return err.code; throw err; }
@@ -125,7 +125,7 @@ describe('fields and errors', () => {
       { code: 'x99999', fields: { Avg: 'abc', Flag: 'D' } },
     ]);
     const d = decodeFrame(frame(cp, 'QN=1;ST=22;CN=2061;PW=1;MN=AIR1;Flag=5;'));
-    const rs = frameReadings(d);
+    const rs = frameValues(d);
     expect(rs.filter((r) => r.code === 'a34004').map((r) => r.statistic).sort()).toEqual(['avg', 'cou', 'max', 'min']);
     const pm = rs.find((r) => r.code === 'a34004' && r.statistic === 'avg')!;
     expect(pm).toMatchObject({ station: 'AIR1', pollutant: 'PM2.5', value: 35, unit: 'ug/m3', flag: 'N', period: 'hour', qc: 'ok', observedAt: parseDataTime('20260301120000') });

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { CodedError, isCoded } from '../../lib/errors.ts';
 import { decodeFrame, encodeFrame } from './codec.ts';
 import { Deframer } from './deframer.ts';
-import { sharedFrames, standardExamples } from './test-helpers.ts';
+import { sharedFrames, standardExamples } from '../../test/support/hj212.ts';
 
 const valid = sharedFrames('frames_valid.txt');
 const key = Buffer.alloc(16, 0x30);

@@ -3,8 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { CodedError } from '../../lib/errors.ts';
 import { decodeFrame } from './codec.ts';
 import { Deframer } from './deframer.ts';
-import { frameReadings } from './readings.ts';
-import { sharedFrames, standardExamples } from './test-helpers.ts';
+import { frameValues } from './values.ts';
+import { sharedFrames, standardExamples } from '../../test/support/hj212.ts';
 
 const seeds = [...sharedFrames('frames_valid.txt'), ...sharedFrames('frames_bad_crc.txt'), ...standardExamples().map((e) => e.frame)];
 const key = Buffer.alloc(16, 0x30);
@@ -13,7 +13,7 @@ const key = Buffer.alloc(16, 0x30);
 function mustBeCoded(input: Buffer): void {
   try {
     const f = decodeFrame(input, { keyFor: () => key });
-    frameReadings(f);
+    frameValues(f);
   } catch (err) {
     if (!(err instanceof CodedError) || !err.code.startsWith('HJ212_')) throw err;
   }

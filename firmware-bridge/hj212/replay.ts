@@ -1,5 +1,5 @@
-import { prsaRows, type PrsaRow } from '../../edge/env/readings/prsa-csv.ts';
-import type { FactorValues } from './client.ts';
+import { prsaRows, type PrsaRow } from '../../lib/prsa-csv.ts';
+import type { FactorValues } from './simulator.ts';
 
 /**
  * Replay helper: rows of the Beijing Multi-Site Air-Quality CSV (UCI 501, hourly,

@@ -1,10 +1,10 @@
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/peers/ports.ts';
-import { Hj212Client } from './client.ts';
+import { Hj212Client } from './simulator.ts';
 import { Hj212Server, type AcceptedFrame, type Hj212ServerOptions } from './server.ts';
-import { hj212Factory, readingsToItems } from './source.ts';
-import { sharedFrames } from './test-helpers.ts';
+import { hj212Factory, valuesToItems } from '../../edge/sources/hj212.ts';
+import { sharedFrames } from '../../test/support/hj212.ts';
 import type { NewItem } from '../../protocol/schemas.ts';
 import { checkers } from '../../protocol/schemas.ts';
 import { rootLogger } from '../../lib/log.ts';
@@ -45,19 +45,19 @@ describe('Hj212Server with real loggers on loopback', () => {
     expect(r1).toMatchObject({ acked: true, attempts: 1 });
     expect(r2).toMatchObject({ acked: true, attempts: 1 });
     expect(await neu.heartbeat()).toBe(true);
-    const byMn: Record<string, AcceptedFrame> = Object.fromEntries(accepted.filter((a) => a.readings.length).map((a) => [a.frame.mn, a]));
+    const byMn: Record<string, AcceptedFrame> = Object.fromEntries(accepted.filter((a) => a.values.length).map((a) => [a.frame.mn, a]));
     expect(byMn.AIR2017.frame.revision).toBe('2017');
-    expect(byMn.AIR2017.readings.find((r) => r.statistic === 'avg')).toMatchObject({ pollutant: 'PM2.5', value: 88, observedAt: T, flag: 'N', unit: 'ug/m3' });
+    expect(byMn.AIR2017.values.find((r) => r.statistic === 'avg')).toMatchObject({ pollutant: 'PM2.5', value: 88, observedAt: T, flag: 'N', unit: 'ug/m3' });
     const f25 = byMn['010000A8900016F000169DC0'];
     expect(f25.frame).toMatchObject({ revision: '2025', encrypted: true });
-    expect(f25.readings.find((r) => r.code === 'a21026')).toMatchObject({ pollutant: 'SO2', value: 12.5, flag: 'C', flagMeaning: 'calibration' });
+    expect(f25.values.find((r) => r.code === 'a21026')).toMatchObject({ pollutant: 'SO2', value: 12.5, flag: 'C', flagMeaning: 'calibration' });
     // acks carry the logger's QN and the logger's revision in Flag (no reply bit)
     const ack = neu.received.find((f) => f.cn === '9014')!;
     expect(ack).toMatchObject({ st: '91', flag: 8, qn: r2.qn });
     expect(old.received.find((f) => f.cn === '9014')).toMatchObject({ flag: 4, qn: r1.qn });
     expect(server.stats()).toMatchObject({ accepted: 3, acks: 3, heartbeats: 1, readings: 6 });
     // telemetry items are valid protocol items
-    for (const it of readingsToItems([...byMn.AIR2017.readings, ...f25.readings])) expect(checkers.telemetry.Check({ ...it, id: '0190b8a0-0000-7000-8000-000000000000', seq: 1 })).toBe(true);
+    for (const it of valuesToItems([...byMn.AIR2017.values, ...f25.values])) expect(checkers.telemetry.Check({ ...it, id: '0190b8a0-0000-7000-8000-000000000000', seq: 1 })).toBe(true);
   });
 
   it('rejects a 2025 frame encrypted with the wrong key (HJ212_DECRYPT, no ack) and plaintext from an encryption-only station', async () => {
@@ -88,11 +88,11 @@ describe('Hj212Server with real loggers on loopback', () => {
     const r = await c.sendData('2061', T, [{ code: 'a34004', fields: { Avg: 40, Flag: 'N' } }]);
     expect(r).toMatchObject({ acked: true, attempts: 2 });
     expect(seen[0].frame.resent).toBe(true);
-    expect(seen[0].readings[0].resent).toBe(true);
+    expect(seen[0].values[0].resent).toBe(true);
     expect(server.stats().rejected.HJ212_STORE).toBe(1);
     // the same data again is acked but counted as duplicate, with no readings
     await c.sendData('2061', T, [{ code: 'a34004', fields: { Avg: 40, Flag: 'N' } }]);
-    expect(seen[1]).toMatchObject({ duplicate: true, readings: [] });
+    expect(seen[1]).toMatchObject({ duplicate: true, values: [] });
   });
 
   it('times out idle and slow connections, bounds frames, survives garbage', async () => {

@@ -6,7 +6,7 @@ import { rootLogger, type Logger } from '../../lib/log.ts';
 import { decodeFrame, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type Hj212Frame } from './codec.ts';
 import { buildFlag, CN, HJ212_ERRORS as E, QN_RTN, type Revision } from './codes.ts';
 import { Deframer } from './deframer.ts';
-import { frameReadings, type Reading } from './readings.ts';
+import { frameValues, type FactorValue } from './values.ts';
 import { parseSm4Key } from './sm4.ts';
 
 export interface StationConfig {
@@ -41,7 +41,7 @@ export interface Hj212ServerOptions {
 
 export interface AcceptedFrame {
   frame: Hj212Frame;
-  readings: Reading[];
+  values: FactorValue[];
   station: StationConfig;
   duplicate: boolean;
   remote: string;
@@ -204,9 +204,9 @@ export class Hj212Server extends EventEmitter {
       this.reject(E.DECRYPT, new CodedError(E.DECRYPT, `station ${frame.mn} must send SM4-encrypted data (HJ 212-2025 §6.4)`), remote);
       return;
     }
-    let readings: Reading[];
+    let readings: FactorValue[];
     try {
-      readings = frameReadings(frame, { offsetMinutes: this.opts.offsetMinutes });
+      readings = frameValues(frame, { offsetMinutes: this.opts.offsetMinutes });
     } catch (err) {
       this.reject(isCoded(err) ? err.code : E.BAD_FIELD, err, remote);
       return;
@@ -214,7 +214,7 @@ export class Hj212Server extends EventEmitter {
     if (frame.cn === CN.HEARTBEAT) this.counters.heartbeats++;
     const key = `${frame.mn}|${frame.cn}|${frame.cp.DataTime ?? frame.qn}|${frame.pno ?? ''}`;
     const duplicate = readings.length > 0 && this.seen.has(key);
-    const ev: AcceptedFrame = { frame, readings: duplicate ? [] : readings, station: st.cfg, duplicate, remote };
+    const ev: AcceptedFrame = { frame, values: duplicate ? [] : readings, station: st.cfg, duplicate, remote };
     try {
       await this.opts.onFrame?.(ev);
     } catch (err) {
@@ -229,7 +229,7 @@ export class Hj212Server extends EventEmitter {
     }
     if (duplicate) this.counters.duplicates++;
     this.counters.accepted++;
-    this.counters.readings += ev.readings.length;
+    this.counters.readings += ev.values.length;
     this.emit('frame', ev);
     if (frame.flagBits?.needsAck && (/^2\d{3}$/.test(frame.cn) || frame.cn === CN.HEARTBEAT)) {
       this.reply(sock, frame, CN.DATA_ACK, '');

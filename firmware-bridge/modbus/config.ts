@@ -1,8 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { CodedError } from '../../lib/errors.ts';
 import { validateConfig } from '../../lib/config.ts';
-import { FlagSchema } from '../../edge/env/readings/reading.ts';
-import { EnvPipelineConfigSchema } from '../../edge/env/pipeline.ts';
+import { FlagSchema } from '../../lib/contract/reading.ts';
 
 export const REGISTER_TYPES = ['int16', 'uint16', 'int32', 'uint32', 'float32'] as const;
 export type RegisterType = (typeof REGISTER_TYPES)[number];
@@ -58,9 +57,13 @@ const Rtu = Type.Object(
   { additionalProperties: false },
 );
 
-export const ModbusSourceSchema = Type.Object(
+/**
+ * One Modbus device: how to reach it and its register map. The edge source (`type: modbus`,
+ * edge/sources/modbus.ts) adds `type` and its env `pipeline` block to these properties.
+ */
+export const ModbusDeviceSchema = Type.Object(
   {
-    type: Type.Literal('modbus'),
+    /** Names the device in readings (`source: modbus:<id>`). */
     id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
     transport: Type.Union([Tcp, RtuTcp, Rtu]),
     unitId: Type.Integer({ minimum: 0, maximum: 255, default: 1 }),
@@ -75,15 +78,13 @@ export const ModbusSourceSchema = Type.Object(
     /** Registers within this many unused words of each other are read in one request. */
     maxGap: Type.Integer({ minimum: 0, maximum: 100, default: 8 }),
     registers: Type.Array(RegisterSchema, { minItems: 1, maxItems: 500 }),
-    pipeline: EnvPipelineConfigSchema,
   },
   { additionalProperties: false },
 );
-export type ModbusSourceConfig = Static<typeof ModbusSourceSchema>;
+export type ModbusDevice = Static<typeof ModbusDeviceSchema>;
 
-/** Validate and check what the schema cannot: a value must fit below address 65536. */
-export function parseModbusConfig(raw: unknown, source = 'modbus source'): ModbusSourceConfig {
-  const cfg = validateConfig(ModbusSourceSchema, raw, source, 'MODBUS_CONFIG');
+/** What the schema cannot check: a value must fit below address 65536; backoff bounds in order. */
+export function checkModbusDevice<T extends ModbusDevice>(cfg: T, source = 'modbus device'): T {
   for (const r of cfg.registers) {
     if (r.address + WORDS[r.type] > 65536) {
       throw new CodedError('MODBUS_CONFIG', `${source}: register ${r.pollutant} at ${r.address} (${r.type}) runs past address 65535`, { pollutant: r.pollutant });
@@ -91,4 +92,8 @@ export function parseModbusConfig(raw: unknown, source = 'modbus source'): Modbu
   }
   if (cfg.backoff.maxMs < cfg.backoff.initialMs) throw new CodedError('MODBUS_CONFIG', `${source}: backoff.maxMs must be ≥ backoff.initialMs`);
   return cfg;
+}
+
+export function parseModbusDevice(raw: unknown, source = 'modbus device'): ModbusDevice {
+  return checkModbusDevice(validateConfig(ModbusDeviceSchema, raw, source, 'MODBUS_CONFIG'), source);
 }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { REGISTER_TYPES } from './config.ts';
 import { type DecodeSpec, decodeRegisters, encodeRegisters, planBlocks } from './decode.ts';
-import { parseModbusConfig } from './config.ts';
+import { parseModbusConfig } from '../../edge/sources/modbus.ts';
 
 const spec = (p: Partial<DecodeSpec>): DecodeSpec => ({ type: 'uint16', scale: 1, offset: 0, byteOrder: 'BE', wordOrder: 'BE', ...p });
 

@@ -4,14 +4,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, waitFor, waitForPort } from '../../test/peers/ports.ts';
 import { OwnedProcess } from '../../test/peers/process.ts';
-import { memoryContext } from '../../edge/env/test-context.ts';
+import { memoryContext } from '../../test/support/source-context.ts';
 import { rootLogger } from '../../lib/log.ts';
 import { encodeRegisters } from './decode.ts';
-import { parseModbusConfig } from './config.ts';
+import { parseModbusConfig } from '../../edge/sources/modbus.ts';
 import { ModbusPoller } from './poller.ts';
-import { ModbusSource, modbusFactory } from './source.ts';
+import { ModbusSource, modbusFactory } from '../../edge/sources/modbus.ts';
 
-const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'pymodbus-server.py');
+const SERVER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'simulator.py');
 const be = { scale: 1, offset: 0, byteOrder: 'BE' as const, wordOrder: 'BE' as const };
 
 // Device image (protocol addresses): 0-1 PM2.5 float32 ABCD, 2-3 NOx float32 CDAB, 4 SO2 ×0.1,

@@ -1,7 +1,7 @@
 import type { Logger } from '../../lib/log.ts';
 import { CodedError, errMessage } from '../../lib/errors.ts';
-import type { Flag, Reading } from '../../edge/env/readings/reading.ts';
-import { type ModbusSourceConfig, type RegisterSpec, WORDS } from './config.ts';
+import type { Flag, Reading } from '../../lib/contract/reading.ts';
+import { type ModbusDevice, type RegisterSpec, WORDS } from './config.ts';
 import { type Block, decodeRegisters, planBlocks } from './decode.ts';
 
 /** Modbus exception codes (MODBUS Application Protocol v1.1b3 §7). */
@@ -47,7 +47,7 @@ export class ModbusPoller {
   private client?: Client;
   private readonly blocks: Block[];
 
-  constructor(readonly cfg: ModbusSourceConfig, private readonly log: Logger) {
+  constructor(readonly cfg: ModbusDevice, private readonly log: Logger) {
     const wants = cfg.registers.flatMap((r) => [
       { function: r.function, address: r.address, words: WORDS[r.type] },
       ...(r.status ? [{ function: r.status.function, address: r.status.address, words: 1 }] : []),

@@ -1,6 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { validateConfig } from '../../lib/config.ts';
-import { EnvPipelineConfigSchema } from '../../edge/env/pipeline.ts';
 
 export const OpcuaItemSchema = Type.Object(
   {
@@ -17,9 +16,12 @@ export const OpcuaItemSchema = Type.Object(
 );
 export type OpcuaItem = Static<typeof OpcuaItemSchema>;
 
-export const OpcuaSourceSchema = Type.Object(
+/**
+ * One OPC UA server and the monitored items to read from it. The edge source (`type: opcua`,
+ * edge/sources/opcua.ts) adds `type` and its env `pipeline` block to these properties.
+ */
+export const OpcuaDeviceSchema = Type.Object(
   {
-    type: Type.Literal('opcua'),
     id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
     endpointUrl: Type.String({ pattern: '^opc\\.tcp://' }),
     /** Only None is wired now; Sign/SignAndEncrypt need certificates exchanged with the PLC. */
@@ -37,12 +39,11 @@ export const OpcuaSourceSchema = Type.Object(
     }, { additionalProperties: false, default: {} }),
     /** PKI folder for the client certificate; default `<stateDir>/opcua-pki`. */
     pkiDir: Type.Optional(Type.String()),
-    pipeline: EnvPipelineConfigSchema,
   },
   { additionalProperties: false },
 );
-export type OpcuaSourceConfig = Static<typeof OpcuaSourceSchema>;
+export type OpcuaDevice = Static<typeof OpcuaDeviceSchema>;
 
-export function parseOpcuaConfig(raw: unknown, source = 'opcua source'): OpcuaSourceConfig {
-  return validateConfig(OpcuaSourceSchema, raw, source, 'OPCUA_CONFIG');
+export function parseOpcuaDevice(raw: unknown, source = 'opcua device'): OpcuaDevice {
+  return validateConfig(OpcuaDeviceSchema, raw, source, 'OPCUA_CONFIG');
 }

@@ -3,17 +3,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort, tempDir, waitFor } from '../../test/peers/ports.ts';
 import { OwnedProcess } from '../../test/peers/process.ts';
-import { memoryContext } from '../../edge/env/test-context.ts';
+import { memoryContext } from '../../test/support/source-context.ts';
 import { checkers } from '../../protocol/schemas.ts';
-import { type OpcuaSource, opcuaFactory } from './source.ts';
-import type { SimConfig } from './sim-server.ts';
+import { type OpcuaSource, opcuaFactory } from '../../edge/sources/opcua.ts';
+import type { SimConfig } from './simulator.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const procs: OwnedProcess[] = [];
 const pki = tempDir('opcua-pki-');
 
 async function startSim(cfg: SimConfig): Promise<OwnedProcess> {
-  const p = new OwnedProcess(process.execPath, [path.join(ROOT, 'bin', 'run-ts.mjs'), path.join(ROOT, 'firmware-bridge', 'opcua', 'sim-server.ts'), JSON.stringify(cfg)]);
+  const p = new OwnedProcess(process.execPath, [path.join(ROOT, 'bin', 'run-ts.mjs'), path.join(ROOT, 'firmware-bridge', 'opcua', 'simulator.ts'), JSON.stringify(cfg)]);
   procs.push(p);
   await waitFor(() => { if (!p.alive) throw new Error(p.log); return p.log.includes('listening'); }, { what: 'OPC UA sim server', timeoutMs: 60_000 });
   return p;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { FLAGS } from '../../edge/env/readings/reading.ts';
+import { FLAGS } from '../../lib/contract/reading.ts';
 import { flagOfStatus, severityOf } from './status-flags.ts';
 
 describe('OPC UA status → HJ 212 flag', () => {

@@ -1,4 +1,4 @@
-import type { Flag } from '../../edge/env/readings/reading.ts';
+import type { Flag } from '../../lib/contract/reading.ts';
 
 /**
  * OPC UA StatusCode → HJ 212 data flag. The top two bits are the severity (OPC UA Part 4 §7.39

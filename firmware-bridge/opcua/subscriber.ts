@@ -1,7 +1,7 @@
 import type { Logger } from '../../lib/log.ts';
 import { CodedError, errMessage } from '../../lib/errors.ts';
-import type { Reading } from '../../edge/env/readings/reading.ts';
-import type { OpcuaItem, OpcuaSourceConfig } from './config.ts';
+import type { Reading } from '../../lib/contract/reading.ts';
+import type { OpcuaItem, OpcuaDevice } from './config.ts';
 import { flagOfStatus } from './status-flags.ts';
 
 type UA = typeof import('node-opcua');
@@ -35,7 +35,7 @@ export class OpcuaSubscriber {
   readonly counts = { changes: 0, readings: 0, connectionLost: 0, reconnects: 0, sessionsCreated: 0, rebuilds: 0, errors: {} as Record<string, number> };
 
   constructor(
-    private readonly cfg: OpcuaSourceConfig,
+    private readonly cfg: OpcuaDevice,
     private readonly log: Logger,
     private readonly onReadings: (rs: Reading[]) => void,
     private readonly pkiDir: string,

@@ -5,7 +5,7 @@ import { openCloudDb } from '../../cloud/db.ts';
 import { DeviceRegistry } from '../../cloud/devices/registry.ts';
 import { api, startCloudWithAlerts } from '../../cloud/alerts/test-helpers.ts';
 import type { Edge } from '../../edge/edge.ts';
-import { Hj212Client, type FactorValues } from '../../firmware-bridge/hj212/client.ts';
+import { Hj212Client, type FactorValues } from '../../firmware-bridge/hj212/simulator.ts';
 import { beijingHours, type HourRow } from '../../firmware-bridge/hj212/replay.ts';
 import { edgeConfig, startEdge } from '../harness.ts';
 import { freePort, tempDir, waitFor } from '../peers/ports.ts';

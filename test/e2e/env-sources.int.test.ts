@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
 import { startCloudWithAlerts } from '../../cloud/alerts/test-helpers.ts';
 import type { Edge } from '../../edge/edge.ts';
-import { Hj212Client } from '../../firmware-bridge/hj212/client.ts';
+import { Hj212Client } from '../../firmware-bridge/hj212/simulator.ts';
 import { encodeRegisters } from '../../firmware-bridge/modbus/decode.ts';
 import { projectPath } from '../../lib/data-dir.ts';
 import { edgeConfig, startEdge } from '../harness.ts';
@@ -41,11 +41,11 @@ describe('Modbus + OPC UA + HJ 212 (2017 and 2025/SM4) → one edge → cloud �
     // Modbus device: PM2.5 float32 at 0-1, SO2 ×0.1 at 2 with a status register at 3 (1 = calibration)
     const mbPort = await freePort();
     const holding = [...encodeRegisters(41.5, { ...be, type: 'float32' }), 1234, 1];
-    const mb = new OwnedProcess('/usr/bin/python3', [projectPath('firmware-bridge', 'modbus', 'testdata', 'pymodbus-server.py'), JSON.stringify({ port: mbPort, framer: 'socket', unit: 1, holding, input: [0], tick: null })]);
+    const mb = new OwnedProcess('/usr/bin/python3', [projectPath('firmware-bridge', 'modbus', 'simulator.py'), JSON.stringify({ port: mbPort, framer: 'socket', unit: 1, holding, input: [0], tick: null })]);
     procs.push(mb);
     // OPC UA PLC (CEMS): NOx around 250 mg/m3
     const uaPort = await freePort();
-    const ua = new OwnedProcess(process.execPath, [projectPath('bin', 'run-ts.mjs'), projectPath('firmware-bridge', 'opcua', 'sim-server.ts'), JSON.stringify({ port: uaPort, intervalMs: 200, pkiDir: path.join(tempDir('ua-pki-'), 'server'), items: [{ id: 'FQ01.NOx', base: 250, amplitude: 5 }] })]);
+    const ua = new OwnedProcess(process.execPath, [projectPath('bin', 'run-ts.mjs'), projectPath('firmware-bridge', 'opcua', 'simulator.ts'), JSON.stringify({ port: uaPort, intervalMs: 200, pkiDir: path.join(tempDir('ua-pki-'), 'server'), items: [{ id: 'FQ01.NOx', base: 250, amplitude: 5 }] })]);
     procs.push(ua);
     await waitFor(() => { if (!mb.alive) throw new Error(mb.log); return mb.log.includes('listening'); }, { what: 'pymodbus' });
     await waitForPort(mbPort);

@@ -7,7 +7,7 @@ import { dataFile } from '../../lib/data-dir.ts';
 import { loadCard, type ModelCard } from '../../models/card.ts';
 import { packBundle, signBundle } from '../../models/bundle/bundle.ts';
 import { generateKeyFiles, loadPrivateKey } from '../../models/bundle/keys.ts';
-import { attachModelCommands, modelManagerFor } from '../../edge/models/source.ts';
+import { attachModelCommands, modelManagerFor } from '../../edge/sources/model-manager.ts';
 import type { Edge } from '../../edge/edge.ts';
 import { edgeConfig, startEdge } from '../harness.ts';
 import { tempDir } from '../peers/ports.ts';

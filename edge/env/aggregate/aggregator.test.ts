@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkers } from '../../../protocol/schemas.ts';
-import type { Reading } from '../readings/reading.ts';
+import type { Reading } from '../../../lib/contract/reading.ts';
 import { Aggregator } from './aggregator.ts';
 
 const T0 = Date.UTC(2024, 0, 1, 10, 0, 0);

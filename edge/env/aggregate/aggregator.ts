@@ -1,6 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { NewItem } from '../../../protocol/schemas.ts';
-import { type Flag, type Reading, effectiveFlag, isValid, readingKey } from '../readings/reading.ts';
+import { type Flag, type Reading, effectiveFlag, isValid, readingKey } from '../../../lib/contract/reading.ts';
 
 /**
  * Minute and hour averages per station+pollutant, by observed time, as HJ 212 minute (CN 2051)

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { dataFile } from '../../../lib/data-dir.ts';
 import { checkers } from '../../../protocol/schemas.ts';
-import { beijingTime, readPrsaCsv } from '../readings/prsa-csv.ts';
+import { beijingTime, readPrsaCsv } from '../../../lib/prsa-csv.ts';
 import { AlertEngine } from './engine.ts';
 import { type Rule, RulesSchema } from './rules.ts';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Value } from '@sinclair/typebox/value';
 import { checkers } from '../../../protocol/schemas.ts';
 import { isCoded } from '../../../lib/errors.ts';
-import type { Reading } from '../readings/reading.ts';
+import type { Reading } from '../../../lib/contract/reading.ts';
 import { AlertEngine } from './engine.ts';
 import { type Rule, RuleSchema } from './rules.ts';
 

@@ -1,6 +1,6 @@
 import type { NewItem } from '../../../protocol/schemas.ts';
 import { CodedError } from '../../../lib/errors.ts';
-import { FLAG_MEANING, type Flag, type Reading, isValid, readingKey } from '../readings/reading.ts';
+import { FLAG_MEANING, type Flag, type Reading, isValid, readingKey } from '../../../lib/contract/reading.ts';
 import { type InstrumentRule, type LimitRule, type MissingRule, type Rule, matches } from './rules.ts';
 
 type Severity = 'info' | 'warning' | 'critical';

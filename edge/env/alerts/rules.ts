@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { FlagSchema, type Reading } from '../readings/reading.ts';
+import { FlagSchema, type Reading } from '../../../lib/contract/reading.ts';
 
 /** Which readings a rule looks at. Each omitted field matches everything. */
 export const MatchSchema = Type.Object(

@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { Reading } from './reading.ts';
+import type { Reading } from '../../../lib/contract/reading.ts';
 
 /**
  * Plausibility ranges per pollutant (config data). A reading outside its range is kept and

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { checkers } from '../../../protocol/schemas.ts';
-import { FLAGS, type Reading, effectiveFlag, isValid, toTelemetry } from './reading.ts';
+import { FLAGS, type Reading, effectiveFlag, isValid } from '../../../lib/contract/reading.ts';
+import { toTelemetry } from './telemetry.ts';
 import { RangeChecker } from './range.ts';
 
 const base: Reading = { station: 'st1', pollutant: 'PM2.5', value: 35, unit: 'ug/m3', observedAt: Date.UTC(2024, 0, 1), flag: 'N', source: 'test' };

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { validateEdgeConfig } from '../../config.ts';
 import { Edge } from '../../edge.ts';
-import { attachModelCommands } from '../source.ts';
+import { attachModelCommands } from '../../sources/model-manager.ts';
 import { modelSlot } from '../slot.ts';
 import { decodeFrames, FramePump } from './frame-pump.ts';
 

@@ -1,12 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import type { NewItem } from '../../protocol/schemas.ts';
-import type { Source, SourceContext, SourceFactory } from '../../edge/sources/types.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 import { validateConfig } from '../../lib/config.ts';
-import { EnvEmitter, EnvPipeline, EnvPipelineConfigSchema } from '../../edge/env/pipeline.ts';
-import { AggregateConfigSchema } from '../../edge/env/aggregate/aggregator.ts';
-import { fromHj212 } from '../../edge/env/readings/from-hj212.ts';
-import { Hj212Server, type AcceptedFrame } from './server.ts';
-import type { Reading } from './readings.ts';
+import { EnvEmitter, EnvPipeline, EnvPipelineConfigSchema } from '../env/pipeline.ts';
+import { AggregateConfigSchema } from '../env/aggregate/aggregator.ts';
+import { fromHj212 } from '../../firmware-bridge/hj212/to-readings.ts';
+import { Hj212Server, type AcceptedFrame } from '../../firmware-bridge/hj212/server.ts';
+import type { FactorValue } from '../../firmware-bridge/hj212/values.ts';
 
 /**
  * Edge source `type: hj212`: runs the HJ 212 TCP server and emits one telemetry item
@@ -74,8 +74,8 @@ export const Hj212SourceConfig = Type.Object(
 );
 export type Hj212SourceConfig = Static<typeof Hj212SourceConfig>;
 
-export function readingsToItems(readings: Reading[]): NewItem[] {
-  const groups = new Map<string, Reading[]>();
+export function valuesToItems(readings: FactorValue[]): NewItem[] {
+  const groups = new Map<string, FactorValue[]>();
   for (const r of readings) {
     const k = `${r.station}|${r.code}|${r.period}|${r.observedAt}`;
     const g = groups.get(k);
@@ -85,7 +85,7 @@ export function readingsToItems(readings: Reading[]): NewItem[] {
   for (const g of groups.values()) {
     const r0 = g[0];
     const fields: Record<string, string | number | boolean> = {};
-    let qc: Reading['qc'] = 'ok';
+    let qc: FactorValue['qc'] = 'ok';
     for (const r of g) {
       if (r.value !== null) fields[r.statistic] = r.value;
       if (r.qc !== 'ok') qc = r.qc;
@@ -135,8 +135,8 @@ class Hj212Source implements Source {
       // Synchronous outbox commit (hj212 items + env items + alert checkpoint in one
       // transaction); a throw here suppresses the 9014 ack so the logger re-sends.
       onFrame: (ev: AcceptedFrame) => {
-        if (!ev.readings.length) return;
-        emitter.emit(fromHj212(ev.readings), this.cfg.telemetry !== false ? readingsToItems(ev.readings) : []);
+        if (!ev.values.length) return;
+        emitter.emit(fromHj212(ev.values), this.cfg.telemetry !== false ? valuesToItems(ev.values) : []);
       },
     });
     const port = await this.server.listen();

@@ -1,7 +1,5 @@
 import fs from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { dataFile } from '../../lib/data-dir.ts';
+import { dataFile, projectPath } from '../../lib/data-dir.ts';
 
 /** Frames of ../shared/data/hj212/<file> (CR LF terminated, one per line). */
 export function sharedFrames(file: 'frames_valid.txt' | 'frames_bad_crc.txt'): string[] {
@@ -10,9 +8,9 @@ export function sharedFrames(file: 'frames_valid.txt' | 'frames_bad_crc.txt'): s
 
 export interface StandardExample { name: string; key?: Buffer; frame: string }
 
-/** The standards' own example frames (testdata/standard-examples.txt). */
+/** The standards' own example frames (firmware-bridge/hj212/testdata/standard-examples.txt). */
 export function standardExamples(): StandardExample[] {
-  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), 'testdata', 'standard-examples.txt');
+  const file = projectPath('firmware-bridge', 'hj212', 'testdata', 'standard-examples.txt');
   const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim() && (!l.startsWith('#') || l.startsWith('##')));
   const out: StandardExample[] = [];
   for (let i = 0; i + 1 < lines.length; i += 2) {

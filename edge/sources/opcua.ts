@@ -1,8 +1,21 @@
 import path from 'node:path';
-import type { Source, SourceContext, SourceFactory } from '../../edge/sources/types.ts';
-import { EnvEmitter, EnvPipeline } from '../../edge/env/pipeline.ts';
-import { type OpcuaSourceConfig, OpcuaSourceSchema, parseOpcuaConfig } from './config.ts';
-import { OpcuaSubscriber } from './subscriber.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import { validateConfig } from '../../lib/config.ts';
+import { EnvEmitter, EnvPipeline, EnvPipelineConfigSchema } from '../env/pipeline.ts';
+import { OpcuaDeviceSchema } from '../../firmware-bridge/opcua/config.ts';
+
+/** Source config: the server and items (firmware-bridge/opcua/config.ts) plus the env pipeline block. */
+export const OpcuaSourceSchema = Type.Object(
+  { type: Type.Literal('opcua'), ...OpcuaDeviceSchema.properties, pipeline: EnvPipelineConfigSchema },
+  { additionalProperties: false },
+);
+export type OpcuaSourceConfig = Static<typeof OpcuaSourceSchema>;
+
+export function parseOpcuaConfig(raw: unknown, source = 'opcua source'): OpcuaSourceConfig {
+  return validateConfig(OpcuaSourceSchema, raw, source, 'OPCUA_CONFIG');
+}
+import { OpcuaSubscriber } from '../../firmware-bridge/opcua/subscriber.ts';
 
 /** Edge source `type: opcua`: monitored items → readings → env pipeline → outbox. node-opcua loads in start(). */
 export class OpcuaSource implements Source {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import type { Reading as Hj212Reading } from '../../../firmware-bridge/hj212/readings.ts';
-import { fromHj212 } from './from-hj212.ts';
+import type { FactorValue } from './values.ts';
+import { fromHj212 } from './to-readings.ts';
 
-const base: Hj212Reading = { station: 'MN001', pollutant: 'SO2', code: 'a21026', known: true, statistic: 'rtd', period: 'rt', value: 12.5, unit: 'mg/m3', observedAt: Date.UTC(2024, 0, 1), qc: 'ok', resent: false };
+const base: FactorValue = { station: 'MN001', pollutant: 'SO2', code: 'a21026', known: true, statistic: 'rtd', period: 'rt', value: 12.5, unit: 'mg/m3', observedAt: Date.UTC(2024, 0, 1), qc: 'ok', resent: false };
 
 describe('fromHj212', () => {
   it('keeps flags (unknown letters in status), missing values as NaN, and takes Rtd/Avg only', () => {

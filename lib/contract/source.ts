@@ -1,6 +1,6 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { Registry } from 'prom-client';
-import type { Logger } from '../../lib/log.ts';
+import type { Logger } from '../log.ts';
 import type { Command, Item, NewItem } from '../../protocol/schemas.ts';
 
 /**

@@ -15,7 +15,7 @@ import { factorInfo } from './factors.ts';
 export type Statistic = 'rtd' | 'avg' | 'min' | 'max' | 'cou';
 const STAT_KEYS: Record<string, Statistic> = { Rtd: 'rtd', Avg: 'avg', Min: 'min', Max: 'max', Cou: 'cou' };
 
-export interface Reading {
+export interface FactorValue {
   station: string;
   /** Canonical pollutant name (PM2.5, SO2, COD, ...) or the raw code when unknown. */
   pollutant: string;
@@ -38,7 +38,7 @@ export interface Reading {
   extra?: Record<string, string>;
 }
 
-export interface ReadingOptions {
+export interface ValueOptions {
   /** Offset of DataTime from UTC in minutes (HJ 212 loggers use Beijing time: 480). */
   offsetMinutes?: number;
   /** Unit overrides by factor code. */
@@ -51,7 +51,7 @@ export function isDataFrame(frame: Hj212Frame): boolean {
   return periodOf(frame.cn) !== undefined;
 }
 
-export function frameReadings(frame: Hj212Frame, opts: ReadingOptions = {}): Reading[] {
+export function frameValues(frame: Hj212Frame, opts: ValueOptions = {}): FactorValue[] {
   const period = periodOf(frame.cn);
   if (!period) return [];
   const dt = frame.cp.DataTime;
@@ -59,7 +59,7 @@ export function frameReadings(frame: Hj212Frame, opts: ReadingOptions = {}): Rea
   const observedAt = parseDataTime(dt, opts.offsetMinutes ?? 480);
   if (!Number.isFinite(observedAt)) throw new CodedError(HJ212_ERRORS.BAD_FIELD, `DataTime ${dt} is not a valid date`);
   const ambient = frame.st === '22';
-  const out: Reading[] = [];
+  const out: FactorValue[] = [];
   for (const [code, fields] of Object.entries(frame.factors)) {
     const info = factorInfo(code);
     const unit = opts.units?.[code] ?? (ambient ? info?.ambientUnit ?? info?.unit : info?.unit);
@@ -71,9 +71,9 @@ export function frameReadings(frame: Hj212Frame, opts: ReadingOptions = {}): Rea
       if (raw === undefined) continue;
       const numeric = NUMBER.test(raw.trim());
       const value = numeric ? Number(raw) : null;
-      let qc: Reading['qc'] = numeric ? 'ok' : 'not_numeric';
+      let qc: FactorValue['qc'] = numeric ? 'ok' : 'not_numeric';
       if (value !== null && info?.range && stat !== 'cou' && (value < info.range[0] || value > info.range[1])) qc = 'out_of_range';
-      const r: Reading = {
+      const r: FactorValue = {
         station: frame.mn ?? '',
         pollutant: info?.pollutant ?? code,
         code,

@@ -1,7 +1,7 @@
 import { Registry } from 'prom-client';
 import { rootLogger } from '../../lib/log.ts';
 import type { Item, NewItem } from '../../protocol/schemas.ts';
-import type { SourceContext } from '../sources/types.ts';
+import type { SourceContext } from '../../lib/contract/source.ts';
 
 /**
  * An in-memory SourceContext for tests of env sources: records what a source emits and the

@@ -7,10 +7,10 @@
  * context when it supports it; otherwise `attachModelCommands(edge)` does it after start.
  */
 import type { Command } from '../../protocol/schemas.ts';
-import type { Source, SourceContext, SourceFactory } from '../sources/types.ts';
-import { ModelManagerConfigSchema, type ModelManagerConfig } from './config.ts';
-import type { DeployTarget } from './journal.ts';
-import { ModelManager, type ModelLoader } from './manager.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
+import { ModelManagerConfigSchema, type ModelManagerConfig } from '../models/config.ts';
+import type { DeployTarget } from '../models/journal.ts';
+import { ModelManager, type ModelLoader } from '../models/manager.ts';
 
 type Handler = (cmd: Command) => Promise<Record<string, unknown>>;
 // eslint-disable-next-line @typescript-eslint/no-explicit-any

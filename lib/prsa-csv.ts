@@ -1,8 +1,8 @@
 import fs from 'node:fs';
 import readline from 'node:readline';
-import { dataFile } from '../../../lib/data-dir.ts';
-import { CodedError } from '../../../lib/errors.ts';
-import type { Reading } from './reading.ts';
+import { dataFile } from './data-dir.ts';
+import { CodedError } from './errors.ts';
+import type { Reading } from './contract/reading.ts';
 
 /**
  * Reader for the Beijing Multi-Site Air-Quality CSV (PRSA_Data_<station>_*.csv): hourly rows

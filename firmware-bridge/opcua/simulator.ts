@@ -2,7 +2,7 @@
  * A small OPC UA server playing a CEMS PLC, for tests and the demo: a few Double variables that
  * change every `intervalMs`, each with a status code that can be set per variable.
  *
- *   node bin/run-ts.mjs firmware-bridge/opcua/sim-server.ts '{"port":4840,"items":[{"id":"FQ01.SO2","base":30,"amplitude":5}]}'
+ *   node bin/run-ts.mjs firmware-bridge/opcua/simulator.ts '{"port":4840,"items":[{"id":"FQ01.SO2","base":30,"amplitude":5}]}'
  *
  * Node ids are `ns=1;s=<id>`. Prints "listening <endpointUrl>" when ready; stops on SIGTERM;
  * SIGUSR2 closes every client session server-side (to test session re-creation).

@@ -1,5 +1,4 @@
 import { Type, type Static } from '@sinclair/typebox';
-import type { NewItem } from '../../../protocol/schemas.ts';
 
 /**
  * HJ 212 data flags (HJ 212-2017 §6.6, data flag code table "数据标记"; same letters in the 2025 revision):
@@ -64,24 +63,4 @@ export function effectiveFlag(r: Reading): Flag {
 /** Field/tag safe pollutant names: `PM2.5` stays as a tag value (tags allow any text). */
 export function readingKey(r: Pick<Reading, 'station' | 'outlet' | 'pollutant'>): string {
   return r.outlet ? `${r.station}/${r.outlet}/${r.pollutant}` : `${r.station}/${r.pollutant}`;
-}
-
-export interface TelemetryOptions {
-  /** Measurement name; default `env`. */
-  measurement?: string;
-}
-
-/**
- * Protocol telemetry item: m `env`, tags {station, pollutant[, outlet]}, fields {value, flag, unit[, qc, status]}.
- * A non-finite value is not representable in JSON: the field is left out and qc says why.
- */
-export function toTelemetry(r: Reading, opts: TelemetryOptions = {}): NewItem {
-  const fields: Record<string, number | string | boolean> = { flag: r.flag, unit: r.unit };
-  if (Number.isFinite(r.value)) fields.value = r.value;
-  if (r.qc) fields.qc = r.qc;
-  else if (!Number.isFinite(r.value)) fields.qc = 'not_finite';
-  if (r.status) fields.status = r.status;
-  const tags: Record<string, string> = { station: r.station, pollutant: r.pollutant };
-  if (r.outlet) tags.outlet = r.outlet;
-  return { kind: 'telemetry', ts: r.observedAt, m: opts.measurement ?? 'env', tags, fields };
 }

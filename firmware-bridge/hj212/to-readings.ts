@@ -1,5 +1,5 @@
-import type { Reading as Hj212Reading } from '../../../firmware-bridge/hj212/readings.ts';
-import { type Reading, isFlag } from './reading.ts';
+import type { FactorValue } from './values.ts';
+import { type Reading, isFlag } from '../../lib/contract/reading.ts';
 
 /**
  * Adapter from the HJ 212 bridge's readings (one per factor per statistic) to env readings, so
@@ -10,7 +10,7 @@ import { type Reading, isFlag } from './reading.ts';
  *  - a factor sent without a Flag field is taken as N (there is no instrument flag to carry);
  *  - a flag letter outside N/F/M/S/D/C/T/B becomes D, with the original kept in `status`.
  */
-export function fromHj212(rs: readonly Hj212Reading[], opts: { statistics?: readonly string[] } = {}): Reading[] {
+export function fromHj212(rs: readonly FactorValue[], opts: { statistics?: readonly string[] } = {}): Reading[] {
   const stats = opts.statistics ?? ['rtd', 'avg'];
   const out: Reading[] = [];
   for (const r of rs) {

@@ -9,8 +9,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { CodedError, errMessage } from '../../lib/errors.ts';
 import { DockServer } from '../../firmware-bridge/dock/server.ts';
 import type { HelloMsg, DockCode } from '../../firmware-bridge/dock/protocol.ts';
-import type { Source, SourceContext, SourceFactory } from '../sources/types.ts';
-import { BikeSite } from './site.ts';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
+import { BikeSite } from '../bikes/site.ts';
 
 export const BikeDocksConfig = Type.Object(
   {

@@ -1,12 +1,12 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Hj212Client } from '../../firmware-bridge/hj212/client.ts';
-import { hj212Factory } from '../../firmware-bridge/hj212/source.ts';
+import { Hj212Client } from '../../firmware-bridge/hj212/simulator.ts';
+import { hj212Factory } from './hj212.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { checkers, type AlertItem, type NewItem } from '../../protocol/schemas.ts';
 import { tempDir } from '../../test/peers/ports.ts';
 import { validateConfig } from '../../lib/config.ts';
-import { memoryContext } from './test-context.ts';
+import { memoryContext } from '../../test/support/source-context.ts';
 
 /**
  * The HJ 212 edge source wired into the env pipeline: alert rules from the source config

@@ -8,8 +8,8 @@ import { newMessageId } from '../../protocol/ids.ts';
 import { checkers, type Item, type NewItem } from '../../protocol/schemas.ts';
 import { DockController } from '../../firmware-bridge/dock/simulator.ts';
 import { waitFor } from '../../test/peers/ports.ts';
-import type { SourceContext } from '../sources/types.ts';
-import { bikeDockFactory, BikeDockSource } from './source.ts';
+import type { SourceContext } from '../../lib/contract/source.ts';
+import { bikeDockFactory, BikeDockSource } from './bike-docks.ts';
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f(); });

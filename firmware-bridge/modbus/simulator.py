@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Throwaway Modbus server for the integration tests (Debian python3-pymodbus 3.0).
 
-usage: pymodbus-server.py '<json>'  with json = {"port": 5020, "framer": "socket"|"rtu"|"serial",
+usage: simulator.py '<json>'  with json = {"port": 5020, "framer": "socket"|"rtu"|"serial",
   "unit": 1, "holding": [words...], "input": [words...], "tick": <holding address to increment every 100 ms>|null}
 
 Addressing: pymodbus's ModbusSlaveContext (zero_mode=False) adds 1 to every request address

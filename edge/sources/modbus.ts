@@ -1,8 +1,21 @@
-import type { Source, SourceContext, SourceFactory } from '../../edge/sources/types.ts';
+import { Type, type Static } from '@sinclair/typebox';
+import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
+import { validateConfig } from '../../lib/config.ts';
 import type { CodedError } from '../../lib/errors.ts';
-import { EnvEmitter, EnvPipeline } from '../../edge/env/pipeline.ts';
-import { type ModbusSourceConfig, ModbusSourceSchema, parseModbusConfig } from './config.ts';
-import { ModbusPoller } from './poller.ts';
+import { EnvEmitter, EnvPipeline, EnvPipelineConfigSchema } from '../env/pipeline.ts';
+import { checkModbusDevice, ModbusDeviceSchema } from '../../firmware-bridge/modbus/config.ts';
+import { ModbusPoller } from '../../firmware-bridge/modbus/poller.ts';
+
+/** Source config: the device (firmware-bridge/modbus/config.ts) plus the env pipeline block. */
+export const ModbusSourceSchema = Type.Object(
+  { type: Type.Literal('modbus'), ...ModbusDeviceSchema.properties, pipeline: EnvPipelineConfigSchema },
+  { additionalProperties: false },
+);
+export type ModbusSourceConfig = Static<typeof ModbusSourceSchema>;
+
+export function parseModbusConfig(raw: unknown, source = 'modbus source'): ModbusSourceConfig {
+  return checkModbusDevice(validateConfig(ModbusSourceSchema, raw, source, 'MODBUS_CONFIG'), source);
+}
 
 /**
  * Edge source `type: modbus`: polls a device's register map every pollIntervalMs and feeds the

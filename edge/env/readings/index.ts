@@ -1,2 +1,0 @@
-export * from './reading.ts';
-export * from './range.ts';
