@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { Registry, Counter } from 'prom-client';
 import { CodedError, errMessage } from '../lib/errors.ts';
-import { rootLogger, type Logger } from '../lib/log.ts';
+import { rootLogger, type Logger, component } from '../lib/log.ts';
 import type { Command, Item, NewItem } from '../protocol/schemas.ts';
 import { parseBytes, resolveIn, type EdgeConfig } from './config.ts';
 import { Outbox } from './outbox/outbox.ts';
@@ -25,7 +25,7 @@ export class Edge {
   private readonly stateDir: string;
 
   constructor(readonly config: EdgeConfig, private readonly factories: Map<string, SourceFactory>, log?: Logger) {
-    this.log = log ?? rootLogger.child({ c: 'edge', site: config.site });
+    this.log = log ?? component(rootLogger, 'edge', { site: config.site });
     this.stateDir = resolveIn(config.__dir, config.stateDir);
     this.rejected = new Counter({ name: 'cityedge_edge_items_rejected_total', help: 'items a source produced that broke the protocol schema', labelNames: ['source'], registers: [this.metrics] });
     this.registerCommand('ping', async () => ({ pong: Date.now() }));
@@ -44,14 +44,14 @@ export class Edge {
       caFile: c.mqtt.caFile ? resolveIn(c.__dir, c.mqtt.caFile) : undefined, rejectUnauthorized: c.mqtt.rejectUnauthorized,
       keepaliveSec: c.mqtt.keepaliveSec, ...c.uplink,
       health: () => ({ sources: Object.fromEntries(this.sources.map((s) => [s.id, s.health?.() ?? {}])) }),
-    }, this.log.child({ c: 'edge.uplink' }));
+    }, component(this.log, 'uplink'));
     this.uplink.on('command', (cmd: Command) => void this.runCommand(cmd));
     this.uplink.start();
     for (const sc of c.sources as Array<{ type: string; id: string }>) {
       try {
         const source = this.factories.get(sc.type)!.create(sc);
         this.sources.push(source);
-        await source.start(this.sourceContext(source.id));
+        await source.start(this.sourceContext(sc.type, source.id));
       } catch (err) {
         // One broken source must not take the site down: log with its code and go on.
         this.log.error({ source: sc.id, code: (err as CodedError).code, err: errMessage(err) }, 'source failed to start');
@@ -68,10 +68,10 @@ export class Edge {
     return stamped;
   }
 
-  private sourceContext(id: string): SourceContext {
+  private sourceContext(type: string, id: string): SourceContext {
     return {
       site: this.config.site,
-      log: this.log.child({ c: `edge.source.${id}` }),
+      log: component(this.log, `${type}.${id}`),
       metrics: this.metrics,
       stateDir: this.stateDir,
       configDir: this.config.__dir,

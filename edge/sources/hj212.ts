@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import type { NewItem } from '../../protocol/schemas.ts';
 import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
@@ -118,7 +119,7 @@ class Hj212Source implements Source {
   }
 
   async start(ctx: SourceContext): Promise<void> {
-    const log = ctx.log.child({ c: 'hj212', source: this.id });
+    const log = ctx.log;
     const emitter = new EnvEmitter(ctx, new EnvPipeline(this.pipelineCfg), this.id);
     this.emitter = emitter;
     emitter.start();

@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 import { validateConfig } from '../../lib/config.ts';
@@ -40,7 +41,7 @@ export class ModbusSource implements Source {
   }
 
   async start(ctx: SourceContext): Promise<void> {
-    const log = ctx.log.child({ c: 'modbus', source: this.id });
+    const log = ctx.log;
     this.poller = new ModbusPoller(this.cfg, log);
     this.emitter = new EnvEmitter(ctx, new EnvPipeline(this.cfg.pipeline), this.id);
     this.emitter.start();

@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 import path from 'node:path';
 import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 import { Type, type Static } from '@sinclair/typebox';
@@ -28,7 +29,7 @@ export class OpcuaSource implements Source {
   }
 
   async start(ctx: SourceContext): Promise<void> {
-    const log = ctx.log.child({ c: 'opcua', source: this.id });
+    const log = ctx.log;
     this.emitter = new EnvEmitter(ctx, new EnvPipeline(this.cfg.pipeline), this.id);
     this.emitter.start();
     const pki = this.cfg.pkiDir ? path.resolve(ctx.configDir, this.cfg.pkiDir) : path.join(ctx.stateDir, 'opcua-pki');

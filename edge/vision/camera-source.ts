@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 /**
  * The `camera` edge source: camera stream → detector (worker thread) → tracker → rules →
  * events (+ snapshots) and per-camera statistics into the outbox.
@@ -119,7 +120,7 @@ export class CameraSource implements Source {
 
   async start(ctx: SourceContext): Promise<void> {
     this.ctx = ctx;
-    this.log = ctx.log.child({ c: 'edge.vision', camera: this.id });
+    this.log = ctx.log;
     const c = this.config;
     try {
       if (c.modelSlot) {

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { isCoded, errMessage } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { rootLogger } from '../../lib/log.ts';
+import { rootLogger, component } from '../../lib/log.ts';
 import {
   DEFAULT_MAX_LINE_BYTES, DOCK_PROTO, formatServerLine, parseLine,
   type DockCode, type DockMsg, type HelloMsg, type ServerLine,
@@ -70,7 +70,7 @@ export class DockServer {
       idleTimeoutMs: opts.idleTimeoutMs ?? 90_000, helloTimeoutMs: opts.helloTimeoutMs ?? 10_000,
       maxConnections: opts.maxConnections ?? 2000, maxBadLines: opts.maxBadLines ?? 20, heartbeatS: opts.heartbeatS ?? 30,
     };
-    this.log = (opts.log ?? rootLogger).child({ c: 'dock.server' });
+    this.log = (opts.log ? component(opts.log, 'server') : component(rootLogger, 'dock.server'));
   }
 
   async listen(): Promise<number> {

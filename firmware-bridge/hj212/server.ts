@@ -2,7 +2,7 @@ import net from 'node:net';
 import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
-import { rootLogger, type Logger } from '../../lib/log.ts';
+import { rootLogger, type Logger, component } from '../../lib/log.ts';
 import { decodeFrame, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type Hj212Frame } from './codec.ts';
 import { buildFlag, CN, HJ212_ERRORS as E, QN_RTN, type Revision } from './codes.ts';
 import { Deframer } from './deframer.ts';
@@ -85,7 +85,7 @@ export class Hj212Server extends EventEmitter {
 
   constructor(private readonly opts: Hj212ServerOptions) {
     super();
-    this.log = (opts.log ?? rootLogger).child({ c: 'hj212.server' });
+    this.log = (opts.log ? component(opts.log, 'server') : component(rootLogger, 'hj212.server'));
     for (const s of opts.stations) {
       this.stations.set(s.mn, { cfg: s, pw: Buffer.from(s.password), ...(s.sm4Key ? { key: parseSm4Key(s.sm4Key) } : {}) });
     }
