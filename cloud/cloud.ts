@@ -2,8 +2,8 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { validateConfig } from '../lib/config.ts';
-import { CodedError } from '../lib/errors.ts';
-import { rootLogger, type Logger } from '../lib/log.ts';
+import { CodedError, isCoded } from '../lib/errors.ts';
+import { rootLogger, type Logger, component } from '../lib/log.ts';
 import { buildApi, type RoutePlugin } from './api/server.ts';
 import { TokenStore } from './api/tokens.ts';
 import { EmbeddedBroker } from './broker/broker.ts';
@@ -14,9 +14,16 @@ import { openCloudDb, type CloudDb } from './db.ts';
 import { DeviceRegistry } from './devices/registry.ts';
 import { Ingest, type IngestSink } from './ingest/ingest.ts';
 import { eventsSink, seriesSink, snapshotSink } from './ingest/sinks.ts';
+import type { SchemaComponent } from './migrations.ts';
 import { createSeriesStore } from './store/create-store.ts';
 
 export interface CloudFeature {
+  /**
+   * The feature's tables as versioned migrations (cloud/migrations.ts). The cloud applies them
+   * with the core schema when it opens cloud.db, before anything else starts; a failed or
+   * refused migration stops start() with CLOUD_MIGRATION_FAILED / CLOUD_SCHEMA_TOO_NEW.
+   */
+  schema?: SchemaComponent[];
   /** Extra ingest sinks, route plugins; `start`/`stop` for background work. */
   sinks?(ctx: CloudContext): IngestSink[];
   routes?: RoutePlugin[];
@@ -34,7 +41,7 @@ export class Cloud {
   mqttPort = 0;
   private db!: CloudDb;
 
-  constructor(readonly config: CloudConfig, private readonly features: CloudFeature[] = [], private readonly log: Logger = rootLogger.child({ c: 'cloud' })) {}
+  constructor(readonly config: CloudConfig, private readonly features: CloudFeature[] = [], private readonly log: Logger = component(rootLogger, 'cloud')) {}
 
   static fromRaw(raw: unknown, source = 'cloud config', features: CloudFeature[] = []): Cloud {
     return new Cloud(validateConfig(CloudConfigSchema, raw, source), features);
@@ -42,16 +49,21 @@ export class Cloud {
 
   async start(): Promise<this> {
     const cfg = this.config;
-    this.db = openCloudDb(path.join(cfg.dataDir, 'cloud.db'));
+    this.db = openCloudDb(path.join(cfg.dataDir, 'cloud.db'), this.features.flatMap((f) => f.schema ?? []));
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'cityedge_cloud_' });
     const store = await createSeriesStore({ influxUrl: cfg.influx.url, influxDatabase: cfg.influx.database, dataDir: cfg.dataDir });
     // The store may be down at start: ingest keeps spooling and initialises it before its first write.
     let storeReady = await store.init().then(() => true, (err) => {
+      // A series.db that cannot be migrated is not "down for a while": stop, like cloud.db does.
+      if (isCoded(err) && (err.code.startsWith('CLOUD_MIGRATION') || err.code === 'CLOUD_SCHEMA_TOO_NEW')) {
+        this.db.close();
+        throw err;
+      }
       this.log.warn({ err: (err as Error).message, store: store.kind }, 'series store not reachable at start; ingest will spool');
       return false;
     });
-    const ingest = new Ingest(this.db, cfg.ingest, this.log.child({ c: 'cloud.ingest' }), metrics);
+    const ingest = new Ingest(this.db, cfg.ingest, component(this.log, 'cloud.ingest'), metrics);
     const devices = new DeviceRegistry(this.db);
     const tokens = new TokenStore(this.db);
     const bus: CommandBus = { publishCommand: (site, name, payload) => (this.broker ?? this.external)!.publishCommand(site, name, payload) };
@@ -70,12 +82,12 @@ export class Cloud {
     for (const f of this.features) for (const s of f.sinks?.(this.ctx) ?? []) ingest.addSink(s);
 
     if (cfg.broker.mode === 'embedded') {
-      this.broker = new EmbeddedBroker(cfg.broker, devices, ingest, this.log.child({ c: 'cloud.broker' }), metrics);
+      this.broker = new EmbeddedBroker(cfg.broker, devices, ingest, component(this.log, 'cloud.broker'), metrics);
       await this.broker.listen();
       this.mqttPort = this.broker.port;
     } else {
       if (!cfg.broker.url) throw new CodedError('CONFIG_INVALID', 'broker.mode external needs broker.url');
-      this.external = new ExternalBrokerIngest({ url: cfg.broker.url, username: cfg.broker.username, password: cfg.broker.password, clientId: cfg.broker.clientId, shareGroup: cfg.broker.shareGroup }, ingest, this.log.child({ c: 'cloud.ingest.mqtt' }));
+      this.external = new ExternalBrokerIngest({ url: cfg.broker.url, username: cfg.broker.username, password: cfg.broker.password, clientId: cfg.broker.clientId, shareGroup: cfg.broker.shareGroup }, ingest, component(this.log, 'cloud.ingest.mqtt'));
       await this.external.start();
     }
     ingest.start();

@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 import { Counter, Gauge } from 'prom-client';
 import { errMessage } from '../../lib/errors.ts';
 import type { CloudFeature } from '../cloud.ts';
@@ -5,6 +6,7 @@ import type { CloudContext } from '../context.ts';
 import { parseAlertsConfig, type AlertsConfig } from './config.ts';
 import { Notifier, mqttPublisher, type AlertPublisher } from './notifier.ts';
 import { alertRoutes } from './routes.ts';
+import { ALERTS_SCHEMA } from './schema.ts';
 import { AlertStore } from './store.ts';
 
 /**
@@ -25,7 +27,7 @@ export interface AlertsFeature extends CloudFeature {
 /**
  * The alert lifecycle as a cloud feature: an ingest sink for `alert` items, the /api/v1/alerts
  * routes, escalation of unacknowledged alerts and a durable notification queue (webhooks + MQTT).
- * Tables are created on first use (the sink can be called before start()).
+ * Its tables are the `alerts` migrations (schema.ts), applied when the cloud opens its database.
  */
 export function alertsFeature(raw: unknown, opts: { now?: () => number; publisher?: AlertPublisher } = {}): AlertsFeature {
   const cfg = parseAlertsConfig(raw);
@@ -39,7 +41,7 @@ export function alertsFeature(raw: unknown, opts: { now?: () => number; publishe
   const ensure = (ctx: CloudContext): AlertStore => {
     if (store) return store;
     ctxRef = ctx;
-    const log = ctx.log.child({ c: 'cloud.alerts' });
+    const log = component(ctx.log, 'cloud.alerts');
     notifier = new Notifier(ctx.db, cfg, opts.publisher, log, ctx.metrics, now);
     const reg = [ctx.metrics];
     const transitions = new Counter({ name: 'cityedge_alerts_transitions_total', help: 'alert lifecycle transitions', labelNames: ['event'], registers: reg });
@@ -59,6 +61,7 @@ export function alertsFeature(raw: unknown, opts: { now?: () => number; publishe
 
   const feature: AlertsFeature = {
     config: cfg,
+    schema: [ALERTS_SCHEMA],
     get store() { if (!store) throw new Error('alerts feature not started'); return store; },
     get notifier() { if (!notifier) throw new Error('alerts feature not started'); return notifier; },
     escalateNow() {
@@ -79,7 +82,7 @@ export function alertsFeature(raw: unknown, opts: { now?: () => number; publishe
     routes: [async (app, ctx) => { ensure(ctx); await alertRoutes(() => store!)(app); }],
     async start(ctx) {
       ensure(ctx);
-      const log = ctx.log.child({ c: 'cloud.alerts' });
+      const log = component(ctx.log, 'cloud.alerts');
       if (cfg.mqtt.enabled && !opts.publisher) {
         const hook = (ctx as unknown as PublishHook).publish;
         if (cfg.mqtt.url) notifier!.setPublisher(await mqttPublisher(cfg.mqtt, log));

@@ -3,8 +3,10 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { errMessage } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { CloudDb } from '../db.ts';
+import { migrate } from '../migrations.ts';
 import type { AlertsConfig, NotifyEvent, WebhookConfig } from './config.ts';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody } from './signature.ts';
+import { ALERTS_SCHEMA } from './schema.ts';
 import type { AlertView } from './store.ts';
 
 /** Publishes a payload on an MQTT topic (QoS 1); rejects when it could not. */
@@ -12,15 +14,6 @@ export interface AlertPublisher {
   publish(topic: string, payload: string): Promise<void>;
   close?(): Promise<void>;
 }
-
-const DDL = `
-CREATE TABLE IF NOT EXISTS alert_notifications (
-  id TEXT PRIMARY KEY, target TEXT NOT NULL, alert_id INTEGER NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL,
-  state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, next_at INTEGER NOT NULL,
-  created INTEGER NOT NULL, done_at INTEGER, last_error TEXT
-);
-CREATE INDEX IF NOT EXISTS alert_notifications_due ON alert_notifications (state, next_at);
-`;
 
 export interface NotificationRow { id: string; target: string; alert_id: number; event: string; body: string; state: string; attempts: number; next_at: number; created: number; done_at: number | null; last_error: string | null }
 
@@ -41,7 +34,7 @@ export class Notifier {
   private readonly m;
 
   constructor(private readonly db: CloudDb, private readonly cfg: AlertsConfig, private publisher: AlertPublisher | undefined, private readonly log: Logger, registry: Registry, private readonly now: () => number = Date.now) {
-    db.exec(DDL);
+    migrate(db, [ALERTS_SCHEMA]); // a no-op when the cloud applied it at start
     this.hooks = new Map(cfg.webhooks.map((w) => [`webhook:${w.name}`, w]));
     this.st = {
       insert: db.prepare('INSERT INTO alert_notifications (id, target, alert_id, event, body, next_at, created) VALUES (?, ?, ?, ?, ?, ?, ?)'),

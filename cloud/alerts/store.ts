@@ -2,7 +2,9 @@ import type { AlertItem } from '../../protocol/schemas.ts';
 import { CodedError } from '../../lib/errors.ts';
 import type { CloudDb } from '../db.ts';
 import type { SpooledItem } from '../ingest/ingest.ts';
+import { migrate } from '../migrations.ts';
 import type { NotifyEvent } from './config.ts';
+import { ALERTS_SCHEMA } from './schema.ts';
 
 export const ALERT_STATES = ['open', 'acknowledged', 'resolved'] as const;
 export type AlertState = (typeof ALERT_STATES)[number];
@@ -23,28 +25,6 @@ export interface AlertView {
 export interface HistoryEntry { at: number; action: string; actor?: string; note?: string; itemId?: string; data?: Record<string, unknown> }
 export interface AlertFilter { state?: AlertState; site?: string; rule?: string; source?: string; severity?: Severity; from?: number; to?: number; before?: number; limit?: number }
 export interface ApplyResult { opened: number; refreshed: number; cleared: number; ignored: number; duplicates: number }
-
-const DDL = `
-CREATE TABLE IF NOT EXISTS alerts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  site TEXT NOT NULL, rule TEXT NOT NULL, source TEXT NOT NULL,
-  state TEXT NOT NULL, severity TEXT NOT NULL, raised_severity TEXT NOT NULL,
-  message TEXT NOT NULL, data TEXT NOT NULL,
-  first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, cleared_ts INTEGER,
-  opened_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
-  raise_count INTEGER NOT NULL DEFAULT 1, escalation_level INTEGER NOT NULL DEFAULT 0, escalated_at INTEGER,
-  acked_by TEXT, acked_at INTEGER, ack_note TEXT,
-  resolution TEXT, resolved_by TEXT, resolved_at INTEGER, resolve_note TEXT
-);
-CREATE UNIQUE INDEX IF NOT EXISTS alerts_one_open ON alerts (site, rule, source) WHERE state != 'resolved';
-CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state, opened_at);
-CREATE TABLE IF NOT EXISTS alert_history (
-  id INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL, at INTEGER NOT NULL,
-  action TEXT NOT NULL, actor TEXT, note TEXT, item_id TEXT, data TEXT
-);
-CREATE INDEX IF NOT EXISTS alert_history_alert ON alert_history (alert_id, id);
-CREATE TABLE IF NOT EXISTS alert_items_seen (id TEXT PRIMARY KEY, received INTEGER NOT NULL);
-`;
 
 type Row = Record<string, any>;
 const rank = (s: string) => Math.max(0, SEVERITIES.indexOf(s as Severity));
@@ -73,7 +53,7 @@ function view(r: Row): AlertView {
 export class AlertStore {
   private readonly st;
   constructor(private readonly db: CloudDb, private readonly notify: (alert: AlertView, event: NotifyEvent) => void = () => {}, private readonly now: () => number = Date.now) {
-    db.exec(DDL);
+    migrate(db, [ALERTS_SCHEMA]); // a no-op when the cloud applied it at start
     this.st = {
       seen: db.prepare('INSERT OR IGNORE INTO alert_items_seen (id, received) VALUES (?, ?)'),
       open: db.prepare("SELECT * FROM alerts WHERE site = ? AND rule = ? AND source = ? AND state != 'resolved'"),

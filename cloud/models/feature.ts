@@ -1,3 +1,4 @@
+import { component } from '../../lib/log.ts';
 /**
  * The model registry + rollouts cloud feature (`models:` block in the cloud config).
  * Sinks: cmdres → rollout state; telemetry `model_stats` → gate statistics.
@@ -12,6 +13,7 @@ import { ModelsConfigSchema, type ModelsConfig } from './config.ts';
 import { ModelRegistry } from './registry.ts';
 import { RolloutEngine } from './rollouts.ts';
 import { modelRoutes } from './routes.ts';
+import { MODELS_SCHEMA } from './schema.ts';
 
 export interface ModelsFeature extends CloudFeature {
   registry(): ModelRegistry;
@@ -26,9 +28,10 @@ export function modelsFeature(raw: unknown, configDir = process.cwd()): ModelsFe
     if (registry) return;
     const trusted = cfg.trustedKeys ? loadTrustedKeys(cfg.trustedKeys, configDir) : null;
     registry = new ModelRegistry(ctx.db, ctx.dataDir, trusted);
-    engine = new RolloutEngine(ctx.db, registry, ctx.commands, ctx.devices, cfg, ctx.log.child({ c: 'cloud.rollouts' }));
+    engine = new RolloutEngine(ctx.db, registry, ctx.commands, ctx.devices, cfg, component(ctx.log, 'cloud.rollouts'));
   };
   return {
+    schema: [MODELS_SCHEMA],
     registry: () => registry!,
     engine: () => engine!,
     sinks(ctx) {

@@ -12,6 +12,8 @@ import { CodedError, errMessage } from '../../lib/errors.ts';
 import { verifyBundle } from '../../models/bundle/bundle.ts';
 import type { TrustedKeys } from '../../models/bundle/keys.ts';
 import type { CloudDb } from '../db.ts';
+import { migrate } from '../migrations.ts';
+import { MODELS_SCHEMA } from './schema.ts';
 
 export interface BundleRow {
   name: string;
@@ -31,10 +33,7 @@ export class ModelRegistry {
   constructor(private readonly db: CloudDb, dataDir: string, private readonly trusted: TrustedKeys | null) {
     this.blobs = path.join(dataDir, 'models', 'blobs');
     fs.mkdirSync(this.blobs, { recursive: true });
-    db.exec(`CREATE TABLE IF NOT EXISTS model_bundles (
-      name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, key_id TEXT NOT NULL,
-      family TEXT NOT NULL, budget REAL NOT NULL, card TEXT NOT NULL, created INTEGER NOT NULL, uploaded_by TEXT NOT NULL,
-      PRIMARY KEY (name, version))`);
+    migrate(db, [MODELS_SCHEMA]); // a no-op when the cloud applied it at start
   }
 
   blobPath(digest: string): string {

@@ -1,4 +1,4 @@
-/** SQLite persistence of rollouts and their per-site state (tables created by the feature, not migrations). */
+/** SQLite persistence of rollouts and their per-site state (tables: the `models` migrations, ./schema.ts). */
 import type { CloudDb } from '../db.ts';
 import type { GateSpec, GateVerdict } from './gates.ts';
 
@@ -34,23 +34,6 @@ export interface SiteRow {
   result: Record<string, unknown> | null;
   gates: GateVerdict | null;
   updated: number;
-}
-
-export function initRolloutTables(db: CloudDb): void {
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS model_rollouts (
-      id TEXT PRIMARY KEY, name TEXT NOT NULL, version TEXT NOT NULL, digest TEXT NOT NULL, size INTEGER NOT NULL, budget REAL NOT NULL,
-      state TEXT NOT NULL, resume_to TEXT, reason TEXT, spec TEXT NOT NULL, created INTEGER NOT NULL, updated INTEGER NOT NULL, by TEXT NOT NULL);
-    CREATE TABLE IF NOT EXISTS model_rollout_sites (
-      rollout TEXT NOT NULL, site TEXT NOT NULL, stage TEXT NOT NULL, state TEXT NOT NULL, cmd_id TEXT, cmd TEXT,
-      sent_at INTEGER, last_sent INTEGER, deployed_at INTEGER, prev TEXT, result TEXT, gates TEXT, updated INTEGER NOT NULL,
-      PRIMARY KEY (rollout, site));
-    CREATE INDEX IF NOT EXISTS model_rollout_sites_cmd ON model_rollout_sites(cmd_id);
-    CREATE TABLE IF NOT EXISTS model_download_tokens (hash TEXT PRIMARY KEY, site TEXT NOT NULL, digest TEXT NOT NULL, expires INTEGER NOT NULL);
-    CREATE TABLE IF NOT EXISTS model_site_stats (
-      site TEXT NOT NULL, model TEXT NOT NULL, version TEXT NOT NULL, ts INTEGER NOT NULL, frames INTEGER NOT NULL, errors INTEGER NOT NULL,
-      detections INTEGER NOT NULL, p95 REAL NOT NULL, fps REAL NOT NULL, window_ms INTEGER NOT NULL);
-    CREATE UNIQUE INDEX IF NOT EXISTS model_site_stats_k ON model_site_stats(site, model, version, ts);`);
 }
 
 const j = (v: unknown) => (v === null || v === undefined ? null : JSON.stringify(v));

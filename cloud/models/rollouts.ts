@@ -16,7 +16,9 @@ import type { DeviceRegistry } from '../devices/registry.ts';
 import type { ModelsConfig } from './config.ts';
 import { aggregate, evaluateGates, GateSpecSchema, type GateSpec, type GateVerdict } from './gates.ts';
 import type { ModelRegistry } from './registry.ts';
-import { initRolloutTables, RolloutStore, type RolloutRow, type SiteRow } from './rollout-store.ts';
+import { migrate } from '../migrations.ts';
+import { RolloutStore, type RolloutRow, type SiteRow } from './rollout-store.ts';
+import { MODELS_SCHEMA } from './schema.ts';
 
 const SiteId = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,62}$' });
 export const RolloutSpecSchema = Type.Object({
@@ -44,7 +46,7 @@ export class RolloutEngine {
   private ticking = false;
 
   constructor(private readonly db: CloudDb, private readonly registry: ModelRegistry, private readonly bus: CommandBus, private readonly devices: DeviceRegistry, private readonly cfg: ModelsConfig, private readonly log: Logger) {
-    initRolloutTables(db);
+    migrate(db, [MODELS_SCHEMA]); // a no-op when the cloud applied it at start
     this.store = new RolloutStore(db);
   }
 

@@ -2,7 +2,39 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CodedError } from '../../lib/errors.ts';
+import { migrate, type SchemaComponent } from '../migrations.ts';
 import { NAME_RE, type Point, type SeriesQuery, type SeriesResult, type SeriesStore, type Value } from './types.ts';
+
+/**
+ * The schema of series.db as the `series` component of the cloud's one migration mechanism
+ * (cloud/migrations.ts), recorded in series.db's own schema_migrations table.
+ * v1 is the schema this store created before it had migrations and keeps `IF NOT EXISTS` for
+ * that reason: a series.db written by that code has the tables but no record, and v1 adopts
+ * them unchanged. Later versions are plain DDL.
+ */
+export const SERIES_SCHEMA: SchemaComponent = {
+  component: 'series',
+  migrations: [{
+    version: 1,
+    name: 'series and samples',
+    up: `
+      CREATE TABLE IF NOT EXISTS series (
+        id INTEGER PRIMARY KEY,
+        measurement TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        tags TEXT NOT NULL
+      );
+      CREATE INDEX IF NOT EXISTS series_measurement ON series(measurement);
+      CREATE TABLE IF NOT EXISTS samples (
+        series INTEGER NOT NULL,
+        field TEXT NOT NULL,
+        time INTEGER NOT NULL,
+        value,
+        bool INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (series, field, time)
+      ) WITHOUT ROWID;`,
+  }],
+};
 
 /**
  * Embedded series store on SQLite: the default when no InfluxDB URL is configured,
@@ -26,23 +58,12 @@ export class SqliteStore implements SeriesStore {
     this.db = new Database(this.file);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS series (
-        id INTEGER PRIMARY KEY,
-        measurement TEXT NOT NULL,
-        key TEXT NOT NULL UNIQUE,
-        tags TEXT NOT NULL
-      );
-      CREATE INDEX IF NOT EXISTS series_measurement ON series(measurement);
-      CREATE TABLE IF NOT EXISTS samples (
-        series INTEGER NOT NULL,
-        field TEXT NOT NULL,
-        time INTEGER NOT NULL,
-        value,
-        bool INTEGER NOT NULL DEFAULT 0,
-        PRIMARY KEY (series, field, time)
-      ) WITHOUT ROWID;
-    `);
+    try {
+      migrate(this.db, [SERIES_SCHEMA], this.file);
+    } catch (err) {
+      this.db.close();
+      throw err;
+    }
     this.st = {
       insertSeries: this.db.prepare('INSERT INTO series (measurement, key, tags) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET key = key RETURNING id'),
       upsert: this.db.prepare('INSERT INTO samples (series, field, time, value, bool) VALUES (?, ?, ?, ?, ?) ON CONFLICT(series, field, time) DO UPDATE SET value = excluded.value, bool = excluded.bool'),
