@@ -14,7 +14,7 @@
  * Ends with one JSON line.
  */
 import { pathToFileURL } from 'node:url';
-import { startCloudWithAlerts } from '../cloud/alerts/test-helpers.ts';
+import { startCloudWithAlerts } from '../test/support/alerts.ts';
 import { Hj212Client, type FactorValues } from '../firmware-bridge/hj212/simulator.ts';
 import { decodeFrame, encodeFrame, buildCp, formatDataTime } from '../firmware-bridge/hj212/codec.ts';
 import { frameValues } from '../firmware-bridge/hj212/values.ts';

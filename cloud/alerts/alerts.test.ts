@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../../test/peers/ports.ts';
 import { verifySignature } from './signature.ts';
-import { alertItem, api, ingestAlerts, startCloudWithAlerts, webhookReceiver } from './test-helpers.ts';
+import { alertItem, api, ingestAlerts, startCloudWithAlerts, webhookReceiver } from '../../test/support/alerts.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f(); });

@@ -2,7 +2,7 @@ import mqtt from 'mqtt';
 import { afterAll, describe, expect, it } from 'vitest';
 import { MosquittoPeer } from '../../test/peers/mosquitto.ts';
 import { waitFor } from '../../test/peers/ports.ts';
-import { alertItem, ingestAlerts, startCloudWithAlerts } from './test-helpers.ts';
+import { alertItem, ingestAlerts, startCloudWithAlerts } from '../../test/support/alerts.ts';
 
 const cleanup: Array<() => unknown> = [];
 afterAll(async () => { for (const f of cleanup.splice(0).reverse()) await f(); });

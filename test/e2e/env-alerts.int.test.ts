@@ -3,7 +3,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
 import { openCloudDb } from '../../cloud/db.ts';
 import { DeviceRegistry } from '../../cloud/devices/registry.ts';
-import { api, startCloudWithAlerts } from '../../cloud/alerts/test-helpers.ts';
+import { api, startCloudWithAlerts } from '../support/alerts.ts';
 import type { Edge } from '../../edge/edge.ts';
 import { Hj212Client, type FactorValues } from '../../firmware-bridge/hj212/simulator.ts';
 import { beijingHours, type HourRow } from '../../firmware-bridge/hj212/replay.ts';

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
-import { startCloudWithAlerts } from '../../cloud/alerts/test-helpers.ts';
+import { startCloudWithAlerts } from '../support/alerts.ts';
 import type { Edge } from '../../edge/edge.ts';
 import { Hj212Client } from '../../firmware-bridge/hj212/simulator.ts';
 import { encodeRegisters } from '../../firmware-bridge/modbus/decode.ts';

@@ -1,12 +1,12 @@
 import http from 'node:http';
-import { Cloud } from '../cloud.ts';
-import { CloudConfigSchema } from '../config.ts';
+import { Cloud } from '../../cloud/cloud.ts';
+import { CloudConfigSchema } from '../../cloud/config.ts';
 import { validateConfig } from '../../lib/config.ts';
 import { newMessageId } from '../../protocol/ids.ts';
 import type { AlertItem } from '../../protocol/schemas.ts';
-import { tempDir } from '../../test/peers/ports.ts';
-import { alertsFeature, type AlertsFeature } from './feature.ts';
-import type { AlertPublisher } from './notifier.ts';
+import { tempDir } from '../peers/ports.ts';
+import { alertsFeature, type AlertsFeature } from '../../cloud/alerts/feature.ts';
+import type { AlertPublisher } from '../../cloud/alerts/notifier.ts';
 
 /**
  * A real cloud (embedded broker, SQLite or InfluxDB series store, HTTP API on loopback) with the
