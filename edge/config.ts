@@ -55,7 +55,17 @@ export async function validateEdgeConfig(raw: unknown, source: string, dir = pro
     if (!f) throw new CodedError('CONFIG_INVALID', `${source}: /sources/${i}/type: unknown source type ${JSON.stringify(s.type)} (known: ${[...factories.keys()].join(', ')})`);
     if (ids.has(s.id)) throw new CodedError('CONFIG_INVALID', `${source}: /sources/${i}/id: duplicate source id ${JSON.stringify(s.id)}`);
     ids.add(s.id);
-    return validateConfig(f.schema, s, `${source} /sources/${i}`) as { type: string; id: string };
+    const cfg = validateConfig(f.schema, s, `${source} /sources/${i}`) as { type: string; id: string };
+    // The factory's own checks (what a schema cannot say, e.g. a register past address 65535) run
+    // here too, so a bad source block stops the edge before the outbox or any source opens.
+    // create() does no I/O by contract (lib/contract/source.ts); start() is where that happens.
+    try {
+      f.create(cfg);
+    } catch (err) {
+      if (err instanceof CodedError) throw new CodedError(err.code, `${source} /sources/${i} (${s.type} ${JSON.stringify(s.id)}): ${err.message}`, err.details, { cause: err });
+      throw err;
+    }
+    return cfg;
   });
   parseBytes(base.outbox.cap);
   return { config: base, factories };
