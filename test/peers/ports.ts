@@ -25,14 +25,15 @@ export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | 
   }
 }
 
+/** Whether something accepts TCP connections on loopback `port` now. */
+export function portOpen(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
 export async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
-  await waitFor(
-    () =>
-      new Promise<boolean>((resolve) => {
-        const s = net.connect(port, '127.0.0.1');
-        s.once('connect', () => { s.destroy(); resolve(true); });
-        s.once('error', () => resolve(false));
-      }),
-    { timeoutMs, what: `port ${port}` },
-  );
+  await waitFor(() => portOpen(port), { timeoutMs, what: `port ${port}` });
 }
