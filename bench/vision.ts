@@ -12,6 +12,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { dataFile } from '../lib/data-dir.ts';
+import { describeFf, resolveFfmpeg } from '../lib/ffmpeg.ts';
 import { loadCard, resolveModel } from '../models/card.ts';
 import { CameraStream } from '../edge/vision/camera/camera-stream.ts';
 import { CameraConfig, CameraSource } from '../edge/vision/camera-source.ts';
@@ -26,7 +27,7 @@ const r2 = (v: number) => Math.round(v * 100) / 100;
 
 function decodeFrames(n: number, width: number): Array<{ data: Uint8Array; width: number; height: number }> {
   const height = Math.round((width * 576) / 768 / 2) * 2;
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', dataFile('video', 'opencv_vtest.avi'), '-vf', `fps=5,scale=${width}:${height}`, '-frames:v', String(n), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'], { maxBuffer: 1 << 30 });
+  const r = spawnSync(resolveFfmpeg().path, ['-v', 'error', '-i', dataFile('video', 'opencv_vtest.avi'), '-vf', `fps=5,scale=${width}:${height}`, '-frames:v', String(n), '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'], { maxBuffer: 1 << 30 });
   const size = width * height * 3;
   return Array.from({ length: Math.floor(r.stdout.length / size) }, (_, i) => ({ data: new Uint8Array(r.stdout.buffer, r.stdout.byteOffset + i * size, size), width, height }));
 }
@@ -59,7 +60,7 @@ async function latency(width: number, n = 60, threads = 1) {
 async function timeProc(args: string[], toPipe: boolean): Promise<number> {
   const t = performance.now();
   await new Promise<void>((ok, ko) => {
-    const p = spawn('ffmpeg', toPipe ? [...args, 'pipe:1'] : [...args, '-y', '/dev/null'], { stdio: ['ignore', toPipe ? 'pipe' : 'ignore', 'ignore'] });
+    const p = spawn(resolveFfmpeg().path, toPipe ? [...args, 'pipe:1'] : [...args, '-y', '/dev/null'], { stdio: ['ignore', toPipe ? 'pipe' : 'ignore', 'ignore'] });
     p.stdout?.on('data', () => undefined);
     p.on('close', (c) => (c === 0 ? ok() : ko(new Error(`ffmpeg exit ${c}`))));
   });
@@ -136,7 +137,8 @@ async function capacity(steps = [1, 2, 4, 6, 8, 10, 12, 14, 16], seconds = 8) {
 
 export async function run(): Promise<Record<string, unknown>> {
   process.env.LOG_LEVEL ??= 'error';
-  console.log('vision bench — YOLOX-nano 416, 1 intra-op thread, opencv_vtest.avi');
+  const ff = resolveFfmpeg(); // the same binary for the standalone runs and CameraStream
+  console.log(`vision bench — YOLOX-nano 416, 1 intra-op thread, opencv_vtest.avi; ${describeFf(ff)}`);
   const latFull = await latency(768);
   const latModel = await latency(416);
   console.log('\nlatency (ms)            bare p50  bare p99  pipe p50  pipe p99  ratio p50');
@@ -150,6 +152,7 @@ export async function run(): Promise<Record<string, unknown>> {
   const out = {
     bench: 'vision',
     model: MODEL,
+    ffmpeg: { path: ff.path, from: ff.from, version: ff.version },
     latency768: latFull, latency416: latModel,
     latencyRatioP50: latFull.ratioP50, latencyGoal: 1.15,
     intake768: inFull, intake416: inModel, intakeRatioVsPipe: inFull.ratioVsPipe, intakeRatioVsDevNull: inFull.ratioVsDevNull, intakeGoal: 0.9,

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { validateConfig } from '../../lib/config.ts';
 import { dataFile } from '../../lib/data-dir.ts';
 import { isCoded } from '../../lib/errors.ts';
+import { resolveFfmpeg } from '../../lib/ffmpeg.ts';
 import { loadCard, loadManifest, sha256File } from '../../models/card.ts';
 import { freePort, tempDir, waitFor } from '../../test/peers/ports.ts';
 import { CameraConfig, CameraSource, cameraFactory } from './camera-source.ts';
@@ -89,7 +90,7 @@ describe('camera source on the pedestrian video (real ffmpeg + ONNX)', () => {
 
 /** A JPEG-frame MJPEG server whose stream can be killed mid-way. */
 async function mjpegServer(): Promise<{ url: string; kill: () => void }> {
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', VIDEO(), '-frames:v', '3', '-vf', 'scale=384:-2', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1']);
+  const r = spawnSync(resolveFfmpeg().path, ['-v', 'error', '-i', VIDEO(), '-frames:v', '3', '-vf', 'scale=384:-2', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1']);
   const jpg = r.stdout.subarray(0, r.stdout.indexOf(Buffer.from([0xff, 0xd8]), 2));
   let dead = false;
   const srv = http.createServer((_req, res) => {

@@ -5,18 +5,21 @@
  * gets a result or an error recorded — nothing is dropped silently.
  */
 import { spawn } from 'node:child_process';
+import { passthroughFpsArgs, resolveFfmpeg } from '../../../lib/ffmpeg.ts';
 import type { Frame } from '../../vision/detector/types.ts';
 import type { ModelSlot, SlotResult } from '../slot.ts';
 
 export async function decodeFrames(file: string, count: number, width = 768, height = 576, everyNth = 1): Promise<Frame[]> {
-  const args = ['-v', 'error', '-i', file, '-vf', `select=not(mod(n\\,${everyNth})),scale=${width}:${height}`, '-vsync', '0', '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
-  const p = spawn('ffmpeg', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const ff = resolveFfmpeg();
+  // the selected frames pass through unchanged (-fps_mode passthrough, or -vsync 0 on ffmpeg < 5.1)
+  const args = ['-v', 'error', '-i', file, '-vf', `select=not(mod(n\\,${everyNth})),scale=${width}:${height}`, ...passthroughFpsArgs(ff), '-frames:v', String(count), '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'];
+  const p = spawn(ff.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   const chunks: Buffer[] = [];
   let err = '';
   p.stdout.on('data', (c: Buffer) => chunks.push(c));
   p.stderr.on('data', (c: Buffer) => { err += c.toString(); });
   const code = await new Promise<number>((r) => p.on('close', (c) => r(c ?? 1)));
-  if (code !== 0) throw new Error(`ffmpeg failed (${code}): ${err}`);
+  if (code !== 0) throw new Error(`ffmpeg failed (${code}, ${ff.path}): ${err}`);
   const all = Buffer.concat(chunks);
   const size = width * height * 3;
   const frames: Frame[] = [];

@@ -1,6 +1,7 @@
 import http from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dataFile } from '../../../lib/data-dir.ts';
+import { resolveFfmpeg } from '../../../lib/ffmpeg.ts';
 import { freePort, waitFor } from '../../../test/peers/ports.ts';
 import { RtspPeer } from '../../../test/peers/rtsp.ts';
 import { CameraStream, type TimedFrame } from './camera-stream.ts';
@@ -16,7 +17,7 @@ afterEach(async () => {
 
 /** JPEG frames of the pedestrian video (ffmpeg, 4 frames, 320 px wide) for the MJPEG server. */
 function jpegFrames(): Buffer[] {
-  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', dataFile('video', 'opencv_vtest.avi'), '-frames:v', '4', '-vf', 'scale=320:-2', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1']);
+  const r = spawnSync(resolveFfmpeg().path, ['-v', 'error', '-i', dataFile('video', 'opencv_vtest.avi'), '-frames:v', '4', '-vf', 'scale=320:-2', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1']);
   const all = r.stdout;
   const out: Buffer[] = [];
   let start = 0;

@@ -5,12 +5,17 @@
  * reported once each as 'offline' {code} / 'online'.
  *
  * Codes: CAMERA_UNREADABLE (ffmpeg exits before the first frame: bad URL, refused, not video),
- * CAMERA_STALLED (no frame within the stall timeout), CAMERA_ENDED (stream ended after frames).
+ * CAMERA_STALLED (no frame within the stall timeout), CAMERA_ENDED (stream ended after frames),
+ * FFMPEG_NOT_FOUND (no ffmpeg: env, PATH and the npm package all missed; retried with backoff).
+ *
+ * The binary comes from lib/ffmpeg.ts (FFMPEG_PATH → system → packaged static build) and is handed
+ * to fluent-ffmpeg explicitly; it is logged once per camera and named in CAMERA_UNREADABLE messages.
  */
 import { EventEmitter } from 'node:events';
 import { Writable } from 'node:stream';
 import type { FfmpegCommand } from 'fluent-ffmpeg';
-import { CodedError } from '../../../lib/errors.ts';
+import { CodedError, isCoded } from '../../../lib/errors.ts';
+import { describeFf, resolveFfmpeg, resolveFfprobe, type FfBinary } from '../../../lib/ffmpeg.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { FrameAssembler } from './frame-assembler.ts';
 import { inputOptions, outputOptions, parseOutputSize, type StreamSpec } from './ffmpeg-args.ts';
@@ -79,6 +84,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private assembler: FrameAssembler | undefined;
   readonly counters = { frames: 0, restarts: 0, stalls: 0, failures: 0, partialBytesDropped: 0 };
   lastError: CodedError | undefined;
+  /** The ffmpeg this stream runs (set at the first spawn). */
+  ffmpeg: FfBinary | undefined;
 
   constructor(readonly opts: CameraStreamOptions) {
     super();
@@ -128,13 +135,29 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     if (!this.running) return;
     const ffmpeg = (await import('fluent-ffmpeg')).default;
     const o = this.opts;
+    let ff: FfBinary;
+    try {
+      ff = resolveFfmpeg();
+    } catch (err) {
+      if (!this.running) return;
+      this.fail(isCoded(err) ? err : new CodedError('FFMPEG_NOT_FOUND', String(err), { camera: o.id }));
+      return;
+    }
+    if (!this.running) return;
+    if (this.ffmpeg?.path !== ff.path) {
+      this.ffmpeg = ff;
+      this.opts.log?.info({ camera: o.id, ffmpeg: ff.path, from: ff.from, version: ff.version }, `camera ${o.id}: using ${describeFf(ff)}`);
+    }
     this.framesThisRun = 0;
     this.stderrTail = [];
     this.lastFrameAt = Date.now(); // the stall clock starts at spawn
     let assembler: FrameAssembler | undefined;
     const early: Buffer[] = [];
     let inOutput = false;
-    const cmd = ffmpeg(o.url).inputOptions(inputOptions(o)).outputOptions(outputOptions(o));
+    const cmd = ffmpeg(o.url).inputOptions(inputOptions(o, ff)).outputOptions(outputOptions(o));
+    // fluent-ffmpeg would look for `ffmpeg` on PATH itself ("Cannot find ffmpeg"): give it ours.
+    cmd.setFfmpegPath(ff.path);
+    try { cmd.setFfprobePath(resolveFfprobe().path); } catch { /* ffprobe is not needed to stream */ }
     this.cmd = cmd;
     const onFrame = (buf: Buffer, width: number, height: number) => {
       if (this.cmd !== cmd) return;
@@ -168,7 +191,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       if (this.cmd !== cmd) return; // killed by us
       const tail = this.stderrTail.slice(-3).join(' | ');
       if (this.framesThisRun === 0) {
-        this.fail(new CodedError('CAMERA_UNREADABLE', `camera ${o.id}: cannot read ${o.url}: ${err.message.split('\n')[0]}${tail ? ` (${tail})` : ''}`, { camera: o.id }));
+        this.fail(new CodedError('CAMERA_UNREADABLE', `camera ${o.id}: cannot read ${o.url}: ${err.message.split('\n')[0]}${tail ? ` (${tail})` : ''} [${describeFf(ff)}]`, { camera: o.id, ffmpeg: ff.path }));
       } else {
         this.fail(new CodedError('CAMERA_ENDED', `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames: ${err.message.split('\n')[0]}`, { camera: o.id }));
       }
@@ -190,7 +213,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
         return;
       }
       const code = this.framesThisRun === 0 ? 'CAMERA_UNREADABLE' : 'CAMERA_ENDED';
-      this.fail(new CodedError(code, `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames`, { camera: o.id }));
+      this.fail(new CodedError(code, `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames${code === 'CAMERA_UNREADABLE' ? ` [${describeFf(ff)}]` : ''}`, { camera: o.id }));
     });
     const out = new FrameSink((chunk) => {
       if (this.cmd !== cmd) return;

@@ -1,7 +1,12 @@
 /**
  * ffmpeg options per camera kind. ffmpeg decodes, samples the frame rate (fps filter) and scales;
  * frames leave as raw rgb24 on stdout.
+ *
+ * The options must work from the packaged static ffmpeg 4.1 (2018, libavformat 58) up to current
+ * releases: the only one that differs is the RTSP socket timeout (see `rtspTimeoutOption`).
  */
+import { libMajor, type FfBinary } from '../../../lib/ffmpeg.ts';
+
 export type CameraKind = 'file' | 'rtsp' | 'mjpeg';
 
 export interface StreamSpec {
@@ -27,7 +32,18 @@ export function inferKind(url: string): CameraKind {
   return 'file';
 }
 
-export function inputOptions(s: StreamSpec): string[] {
+/**
+ * RTSP socket I/O timeout (µs): `-timeout` since libavformat 59 (ffmpeg 5.0). Before that `-timeout`
+ * was the *listen* timeout (in seconds, and it turns the client into an RTSP server waiting for a
+ * connection) and the socket timeout was `-stimeout`.
+ */
+export function rtspTimeoutOption(ff?: FfBinary): '-timeout' | '-stimeout' {
+  const major = ff ? libMajor(ff, 'libavformat') : 0;
+  return major > 0 && major < 59 ? '-stimeout' : '-timeout';
+}
+
+/** Input options; `ff` is the binary that will run them (resolveFfmpeg), for version-dependent ones. */
+export function inputOptions(s: StreamSpec, ff?: FfBinary): string[] {
   const o: string[] = ['-hide_banner', '-nostdin'];
   if (s.kind === 'file') {
     if (s.loop) o.push('-stream_loop', '-1');
@@ -35,8 +51,8 @@ export function inputOptions(s: StreamSpec): string[] {
     if (s.startS) o.push('-ss', String(s.startS));
     if (s.durationS) o.push('-t', String(s.durationS));
   } else if (s.kind === 'rtsp') {
-    // TCP interleaved: no UDP port ranges to open on the gateway; -timeout (µs) bounds socket I/O.
-    o.push('-rtsp_transport', 'tcp', '-timeout', '5000000');
+    // TCP interleaved: no UDP port ranges to open on the gateway; -timeout/-stimeout (µs) bounds socket I/O.
+    o.push('-rtsp_transport', 'tcp', rtspTimeoutOption(ff), '5000000');
   } else {
     // HTTP multipart/x-mixed-replace (MJPEG IP cameras): the mpjpeg demuxer; -rw_timeout (µs).
     o.push('-f', 'mpjpeg', '-rw_timeout', '5000000', '-reconnect', '0');
