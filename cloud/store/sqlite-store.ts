@@ -70,7 +70,7 @@ export class SqliteStore implements SeriesStore {
     };
   }
 
-  private seriesId(p: Point): number {
+  private seriesId(p: Point, added: string[]): number {
     const tagKeys = Object.keys(p.tags).sort();
     const key = `${p.measurement}|${tagKeys.map((k) => `${k}=${p.tags[k]}`).join(',')}`;
     let id = this.seriesIds.get(key);
@@ -79,17 +79,26 @@ export class SqliteStore implements SeriesStore {
       for (const k of tagKeys) sorted[k] = p.tags[k];
       id = (this.st.insertSeries.get(p.measurement, key, JSON.stringify(sorted)) as { id: number }).id;
       this.seriesIds.set(key, id);
+      added.push(key);
     }
     return id;
   }
 
   async write(points: Point[]): Promise<void> {
-    this.db.transaction(() => {
-      for (const p of points) {
-        const sid = this.seriesId(p);
-        for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v, typeof v === 'boolean' ? 1 : 0);
-      }
-    })();
+    // Series ids cached during a write are valid only if it commits: after a rollback their rows
+    // are gone, and a retry must not write samples under ids that no series (or another one) has.
+    const added: string[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const p of points) {
+          const sid = this.seriesId(p, added);
+          for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v, typeof v === 'boolean' ? 1 : 0);
+        }
+      })();
+    } catch (err) {
+      for (const key of added) this.seriesIds.delete(key);
+      throw err;
+    }
   }
 
   async query(q: SeriesQuery): Promise<SeriesResult> {
