@@ -7,7 +7,7 @@
  */
 import crypto from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
-import { CodedError } from '../../lib/errors.ts';
+import { CodedError, errMessage } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import type { CommandResultItem, TelemetryItem } from '../../protocol/schemas.ts';
 import type { CommandBus } from '../context.ts';
@@ -193,13 +193,19 @@ export class RolloutEngine {
     return evaluateGates(r.spec.gates, r.budget, cand, base);
   }
 
-  /** Drive every running rollout one step. Idempotent; runs on a timer and after each result. */
+  /**
+   * Drive every running rollout one step. Idempotent; runs on a timer and after each result.
+   * Never rejects: callers fire it with `void`, where a rejection would end the process; a step
+   * that fails (a locked or full database) is logged and tried again on the next tick.
+   */
   async tick(): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
     try {
       for (const r of this.store.list(ACTIVE_STATES)) await this.step(r);
       this.db.prepare('DELETE FROM model_site_stats WHERE ts < ?').run(Date.now() - this.cfg.rollout.statsRetentionMs);
+    } catch (err) {
+      this.log.warn({ err: errMessage(err) }, 'rollout tick failed; retrying on the next tick');
     } finally {
       this.ticking = false;
     }
