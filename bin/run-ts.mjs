@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs a TypeScript entry file (used by child processes in tests and by `npm run bench`).
+// Dev tool: runs a TypeScript entry file from the sources with tsx (child processes in tests,
+// `npm run bench`). Needs the devDependencies; the installed package uses bin/cityedge.mjs only.
 import { register } from 'tsx/esm/api';
 import { pathToFileURL } from 'node:url';
 import path from 'node:path';

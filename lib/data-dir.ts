@@ -3,7 +3,22 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CodedError } from './errors.ts';
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * The package root: the nearest folder above this file whose package.json is named `cityedge`.
+ * The same from the sources (lib/), the build (dist/lib/) and an installed package
+ * (node_modules/cityedge/dist/lib/); non-TS assets (models/cards, models/manifest.json) live there.
+ */
+function findProjectRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (let dir = here; ; dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: unknown }).name === 'cityedge') return dir;
+    } catch { /* no or unreadable package.json here: keep walking up */ }
+    if (path.dirname(dir) === dir) return path.resolve(here, '..');
+  }
+}
+
+const projectRoot = findProjectRoot();
 
 export function projectPath(...parts: string[]): string {
   return path.join(projectRoot, ...parts);

@@ -13,7 +13,7 @@ export function register(program: Command): void {
     .action(async (opts: CloudCliOptions) => {
       const { Cloud } = await import('../../cloud/cloud.ts');
       const { allCloudFeatures } = await import('../../cloud/features.ts');
-      const config = resolveCloudConfig(opts);
+      const config = await resolveCloudConfig(opts);
       const cloud = new Cloud(config, await allCloudFeatures(config, opts.config ? path.dirname(path.resolve(opts.config)) : process.cwd()));
       await cloud.start();
       if (cloud.ctx.tokens.count() === 0) {

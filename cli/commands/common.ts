@@ -1,13 +1,16 @@
 import path from 'node:path';
-import { Type } from '@sinclair/typebox';
-import { loadConfigFile } from '../../lib/config.ts';
-import { CloudConfigSchema, type CloudConfig } from '../../cloud/config.ts';
-import { validateConfig } from '../../lib/config.ts';
+import type { CloudConfig } from '../../cloud/config.ts';
+
+// Every command module imports this file at CLI start (`cityedge --help` too): keep its static
+// imports light. The config schema (TypeBox, yaml) is loaded only when a command resolves a config.
 
 export interface CloudCliOptions { config?: string; dataDir?: string; httpPort?: string; mqttPort?: string; influxUrl?: string }
 
 /** Cloud config from --config (optional), then env (INFLUX_URL, CITYEDGE_CLOUD_DATA), then flags. */
-export function resolveCloudConfig(opts: CloudCliOptions): CloudConfig {
+export async function resolveCloudConfig(opts: CloudCliOptions): Promise<CloudConfig> {
+  const { Type } = await import('@sinclair/typebox');
+  const { loadConfigFile, validateConfig } = await import('../../lib/config.ts');
+  const { CloudConfigSchema } = await import('../../cloud/config.ts');
   let raw: Record<string, any> = {};
   let dir = process.cwd();
   if (opts.config) {

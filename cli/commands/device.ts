@@ -5,7 +5,7 @@ import { resolveCloudConfig } from './common.ts';
 async function registry(opts: { config?: string; dataDir?: string }) {
   const { openCloudDb } = await import('../../cloud/db.ts');
   const { DeviceRegistry } = await import('../../cloud/devices/registry.ts');
-  const cfg = resolveCloudConfig(opts);
+  const cfg = await resolveCloudConfig(opts);
   const db = openCloudDb(path.join(cfg.dataDir, 'cloud.db'));
   return { reg: new DeviceRegistry(db), close: () => db.close() };
 }

@@ -5,7 +5,7 @@ import { resolveCloudConfig } from './common.ts';
 async function store(opts: { config?: string; dataDir?: string }) {
   const { openCloudDb } = await import('../../cloud/db.ts');
   const { TokenStore } = await import('../../cloud/api/tokens.ts');
-  const db = openCloudDb(path.join(resolveCloudConfig(opts).dataDir, 'cloud.db'));
+  const db = openCloudDb(path.join((await resolveCloudConfig(opts)).dataDir, 'cloud.db'));
   return { tokens: new TokenStore(db), close: () => db.close() };
 }
 

@@ -47,7 +47,9 @@ export class DetectorWorker {
 
   /** Start a worker owning a session for `card`; resolves after load + warm-up, or rejects with the load error's code. */
   static async start(card: string | ModelCard, opts: DetectorOptions = {}, timeoutMs = 60_000): Promise<DetectorWorker> {
-    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url), { workerData: { card, opts } });
+    // Compiled (dist/): run worker.js directly. From the .ts sources (vitest, tsx): worker-entry.mjs registers tsx in the thread first.
+    const entry = import.meta.url.endsWith('.ts') ? './worker-entry.mjs' : './worker.js';
+    const worker = new Worker(new URL(entry, import.meta.url), { workerData: { card, opts } });
     const info = await new Promise<WorkerInfo>((resolve, reject) => {
       const onMessage = (m: { t: string; info?: WorkerInfo; error?: Wire }) => {
         if (m.t === 'ready') { done(); resolve(m.info!); }

@@ -1,4 +1,6 @@
-// Worker bootstrap: registers the tsx loader inside this worker thread, then runs worker.ts.
+// Worker bootstrap for running from the TypeScript sources (vitest, bin/run-ts.mjs): registers the
+// tsx loader inside this worker thread, then runs worker.ts. The compiled package (dist/) starts
+// dist/edge/vision/detector/worker.js directly and never loads this file or tsx.
 import { register } from 'tsx/esm/api';
 register();
 await import('./worker.ts');
