@@ -20,7 +20,7 @@ import { validateEdgeConfig } from '../edge/config.ts';
 import { Edge } from '../edge/edge.ts';
 import { ModelManagerSource, attachModelCommands } from '../edge/sources/model-manager.ts';
 import { modelSlot, type ModelRuntime } from '../edge/models/slot.ts';
-import { decodeFrames, FramePump } from '../edge/models/testing/frame-pump.ts';
+import { decodeFrames, FramePump } from '../test/support/models/frame-pump.ts';
 import type { ModelLoader } from '../edge/models/manager.ts';
 import { dataFile } from '../lib/data-dir.ts';
 import { packBundle, signBundle, verifyBundle } from '../models/bundle/bundle.ts';

@@ -15,10 +15,11 @@ import { dataFile } from '../lib/data-dir.ts';
 import { describeFf, resolveFfmpeg } from '../lib/ffmpeg.ts';
 import { loadCard, resolveModel } from '../models/card.ts';
 import { CameraStream } from '../edge/vision/camera/camera-stream.ts';
-import { CameraConfig, CameraSource } from '../edge/vision/camera-source.ts';
+import { CameraSource } from '../edge/vision/camera-source.ts';
+import { CameraConfig } from '../edge/sources/camera.ts';
 import { DetectorWorker } from '../edge/vision/detector/detector-worker.ts';
 import { preprocess } from '../edge/vision/detector/preprocess.ts';
-import { memoryContext } from '../edge/vision/test-context.ts';
+import { memoryContext } from '../test/support/source-context.ts';
 import { validateConfig } from '../lib/config.ts';
 
 const MODEL = 'yolox_nano_416';

@@ -188,8 +188,7 @@ describe('source conformance', () => {
         const raw = { type: factory.type, id: `conf-${factory.type}`, ...(await fx.good()) };
         const { config } = await validateEdgeConfig(edgeConfig(raw), 'site.yaml');
         const before = resources();
-        const ctx = memoryContext('conformance', tempDir(`conf-${factory.type}-`));
-        (ctx.ctx as { configDir: string }).configDir = path.dirname(pub);
+        const ctx = memoryContext({ site: 'conformance', stateDir: tempDir(`conf-${factory.type}-`), configDir: path.dirname(pub) });
         const source = factory.create(config.sources[0]);
         expect(grown(before), 'create() opened resources').toEqual([]);
         await source.start(ctx.ctx);

@@ -43,7 +43,7 @@ const alertsOf = (items: NewItem[]) => items.filter((i): i is Omit<AlertItem, 'i
 
 describe('hj212 source → env pipeline', () => {
   it('raises an exceedance at the edge, clears it, and keeps the bridge items; defaults: no env raw/aggregates', async () => {
-    const { ctx, items, checkpoints } = memoryContext('site-1');
+    const { ctx, items, checkpoints } = memoryContext();
     const src = hj212Factory.create(sourceConfig());
     await src.start(ctx);
     cleanup.push(() => src.stop());
@@ -59,7 +59,7 @@ describe('hj212 source → env pipeline', () => {
   });
 
   it('an analyser in calibration (flag C) raises an instrument alert, never an exceedance; 2025 SM4 logger too', async () => {
-    const { ctx, items } = memoryContext('site-1');
+    const { ctx, items } = memoryContext();
     const src = hj212Factory.create(sourceConfig({ alerts, raw: true }));
     await src.start(ctx);
     cleanup.push(() => src.stop());
@@ -78,7 +78,7 @@ describe('hj212 source → env pipeline', () => {
     const outbox = new Outbox(path.join(tempDir('hj-outbox-'), 'outbox.db'), { capBytes: 64 * 1024 * 1024 });
     cleanup.push(() => outbox.close());
     let fail = false;
-    const { ctx } = memoryContext('site-1');
+    const { ctx } = memoryContext();
     const realCtx = { ...ctx, emit: (xs: NewItem[], cp?: { key: string; value: string }) => { if (fail) throw new Error('disk full'); return outbox.append(xs, cp); }, checkpoint: (k: string) => outbox.checkpoint(k) };
     const src = hj212Factory.create(sourceConfig());
     await src.start(realCtx);

@@ -13,7 +13,7 @@ export async function sourceFactories(): Promise<SourceFactory[]> {
   list.push((await import('./bike-docks.ts')).bikeDockFactory);
   list.push((await import('./modbus.ts')).modbusFactory);
   list.push((await import('./opcua.ts')).opcuaFactory);
-  list.push((await import('../vision/camera-source.ts')).cameraFactory);
+  list.push((await import('./camera.ts')).cameraFactory);
   list.push((await import('./model-manager.ts')).modelManagerFactory);
   return list;
 }

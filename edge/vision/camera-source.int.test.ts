@@ -10,8 +10,9 @@ import { isCoded } from '../../lib/errors.ts';
 import { resolveFfmpeg } from '../../lib/ffmpeg.ts';
 import { loadCard, loadManifest, sha256File } from '../../models/card.ts';
 import { freePort, tempDir, waitFor } from '../../test/peers/ports.ts';
-import { CameraConfig, CameraSource, cameraFactory } from './camera-source.ts';
-import { memoryContext } from './test-context.ts';
+import type { CameraSource } from './camera-source.ts';
+import { CameraConfig, cameraFactory } from '../sources/camera.ts';
+import { memoryContext } from '../../test/support/source-context.ts';
 
 const sources: CameraSource[] = [];
 const servers: http.Server[] = [];

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
 import type { Edge } from '../../edge/edge.ts';
 import { modelSlot } from '../../edge/models/slot.ts';
-import { decodeFrames, FramePump } from '../../edge/models/testing/frame-pump.ts';
+import { decodeFrames, FramePump } from '../support/models/frame-pump.ts';
 import { Detector } from '../../edge/vision/detector/detector.ts';
 import { dataFile } from '../../lib/data-dir.ts';
 import { loadCard } from '../../models/card.ts';

@@ -24,7 +24,7 @@ describe('kill -9 during a model deploy', () => {
   const journalFile = path.join(stateDir, 'models', 'journal.json');
   const journal = (): JournalState | undefined => { try { return JSON.parse(fs.readFileSync(journalFile, 'utf8')); } catch { return undefined; } };
   const spawn = () => {
-    proc = new OwnedProcess(process.execPath, [projectPath('bin', 'run-ts.mjs'), projectPath('edge', 'models', 'testing', 'edge-main.ts'), cfgFile, dataFile('video', 'opencv_vtest.avi')], { env: { ...process.env, LOG_LEVEL: 'warn' } });
+    proc = new OwnedProcess(process.execPath, [projectPath('bin', 'run-ts.mjs'), projectPath('test', 'support', 'models', 'edge-main.ts'), cfgFile, dataFile('video', 'opencv_vtest.avi')], { env: { ...process.env, LOG_LEVEL: 'warn' } });
     return proc;
   };
   const health = async () => {

@@ -14,8 +14,9 @@ import { dataFile } from '../../../lib/data-dir.ts';
 import { resetFfmpegCache, resolveFfmpeg, type FfBinary } from '../../../lib/ffmpeg.ts';
 import { tempDir, waitFor } from '../../../test/peers/ports.ts';
 import { RtspPeer } from '../../../test/peers/rtsp.ts';
-import { CameraConfig, cameraFactory, type CameraSource } from '../camera-source.ts';
-import { memoryContext } from '../test-context.ts';
+import type { CameraSource } from '../camera-source.ts';
+import { CameraConfig, cameraFactory } from '../../sources/camera.ts';
+import { memoryContext } from '../../../test/support/source-context.ts';
 import { CameraStream } from './camera-stream.ts';
 
 const installed = (() => { try { createRequire(import.meta.url).resolve('@ffmpeg-installer/ffmpeg'); return true; } catch { return false; } })();

@@ -6,8 +6,8 @@
  */
 import { spawn } from 'node:child_process';
 import { passthroughFpsArgs, resolveFfmpeg } from '../../../lib/ffmpeg.ts';
-import type { Frame } from '../../vision/detector/types.ts';
-import type { ModelSlot, SlotResult } from '../slot.ts';
+import type { Frame } from '../../../edge/vision/detector/types.ts';
+import type { ModelSlot, SlotResult } from '../../../edge/models/slot.ts';
 
 export async function decodeFrames(file: string, count: number, width = 768, height = 576, everyNth = 1): Promise<Frame[]> {
   const ff = resolveFfmpeg();

@@ -5,10 +5,10 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { validateEdgeConfig } from '../../config.ts';
-import { Edge } from '../../edge.ts';
-import { attachModelCommands } from '../../sources/model-manager.ts';
-import { modelSlot } from '../slot.ts';
+import { validateEdgeConfig } from '../../../edge/config.ts';
+import { Edge } from '../../../edge/edge.ts';
+import { attachModelCommands } from '../../../edge/sources/model-manager.ts';
+import { modelSlot } from '../../../edge/models/slot.ts';
 import { decodeFrames, FramePump } from './frame-pump.ts';
 
 const [file, video] = process.argv.slice(2);
