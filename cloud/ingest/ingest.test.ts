@@ -81,3 +81,48 @@ describe('Ingest.accept', () => {
     await ingest.stop();
   });
 });
+
+describe('Ingest drain order', () => {
+  const alert = (seq: number, state: 'raise' | 'clear') => ({ id: newMessageId(), seq, ts: Date.now() - 1000, kind: 'alert', rule: 'pm25-1h', source: 's1/PM2.5', state, severity: 'critical', message: state, data: {} });
+
+  it('each sink gets the batches in spool order, even when an earlier batch is slower in another sink', async () => {
+    const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
+    // two spool rows per batch: batch 1 = telemetry + raise, batch 2 = telemetry + clear
+    const ingest = new Ingest(db, { maxMessageBytes: 65536, maxFutureMs: 300_000, writeBatch: 2, lingerMs: 0 }, createLogger({ name: 'test', level: 'silent' }), new Registry());
+    let calls = 0;
+    // like InfluxDB under load: the first write takes longer than the second
+    ingest.addSink({ name: 'series', kinds: ['telemetry'], write: async () => { const n = calls++; await new Promise((r) => setTimeout(r, n === 0 ? 150 : 0)); } });
+    const seen: string[] = [];
+    ingest.addSink({ name: 'alerts', kinds: ['alert'], write: async (items) => { for (const i of items) seen.push((i.item as { state: string }).state); } });
+    const tel = (seq: number) => Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream: 'stream-0001', sentAt: Date.now(), items: [item(seq)] }));
+    const alr = (seq: number, state: 'raise' | 'clear') => Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream: 'stream-0002', sentAt: Date.now(), items: [alert(seq, state)] }));
+    ingest.accept('ce/v1/site-a/telemetry', tel(1));
+    ingest.accept('ce/v1/site-a/alerts', alr(1, 'raise'));
+    ingest.accept('ce/v1/site-a/telemetry', tel(2));
+    ingest.accept('ce/v1/site-a/alerts', alr(2, 'clear'));
+    await ingest.flush();
+    expect(calls).toBe(2);
+    expect(seen).toEqual(['raise', 'clear']);
+    expect(ingest.spoolDepth()).toBe(0);
+  });
+
+  it('a sink whose write of a batch failed does not get the next batch before that one is retried', async () => {
+    const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 65536, maxFutureMs: 300_000, writeBatch: 1, lingerMs: 0 }, createLogger({ name: 'test', level: 'silent' }), new Registry());
+    const seen: string[] = [];
+    let fail = true;
+    ingest.addSink({ name: 'alerts', kinds: ['alert'], write: async (items) => {
+      const states = items.map((i) => (i.item as { state: string }).state);
+      await new Promise((r) => setTimeout(r, 10));
+      if (fail && states.includes('raise')) { fail = false; throw new Error('busy'); }
+      seen.push(...states);
+    } });
+    const alr = (seq: number, state: 'raise' | 'clear') => Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream: 'stream-0002', sentAt: Date.now(), items: [alert(seq, state)] }));
+    ingest.accept('ce/v1/site-a/alerts', alr(1, 'raise'));
+    ingest.accept('ce/v1/site-a/alerts', alr(2, 'clear'));
+    ingest.start();
+    await new Promise<void>((resolve) => ingest.once('drained', resolve));
+    await ingest.stop();
+    expect(seen).toEqual(['raise', 'clear']);
+  });
+});
