@@ -21,11 +21,30 @@ export interface IngestOptions {
 
 export interface SpooledItem { site: string; received: number; item: Item }
 
-/** A consumer of admitted items of some kinds. Must be idempotent: a crash between write and spool delete repeats it. */
+/**
+ * A consumer of admitted items of some kinds. Must be idempotent: a crash between write and
+ * spool delete repeats it (test/support/sink-conformance.ts is the suite every sink passes).
+ */
 export interface IngestSink {
   readonly name: string;
   readonly kinds: ReadonlyArray<Item['kind']>;
+  /**
+   * True when the sink's state does not depend on the order batches reach it (keyed upserts,
+   * insert-or-ignore): a batch may then be written while an earlier one is still in flight, or
+   * after a later one when the earlier one failed. Otherwise (the default) the sink gets batches
+   * strictly in spool order, and after a failed write no later batch until that one was retried.
+   */
+  readonly anyOrder?: boolean;
   write(items: SpooledItem[]): Promise<void>;
+}
+
+/** Per sink (by index): did a batch's write reach it, in order? Later batches of a drain wait on it. */
+type Outcomes = Array<Promise<boolean>>;
+interface Outcome { promise: Promise<boolean>; resolve(v: boolean | Promise<boolean>): void }
+function outcome(): Outcome {
+  let resolve!: Outcome['resolve'];
+  const promise = new Promise<boolean>((r) => { resolve = r; });
+  return { promise, resolve };
 }
 
 const MAX_PARSED_IN_MEMORY = 200_000;
@@ -222,13 +241,16 @@ export class Ingest extends EventEmitter {
     let cursor = 0;
     const inflight = new Set<Promise<boolean>>();
     let failed = false;
+    let prev: Outcomes | undefined;
     try {
       for (;;) {
         if (this.stopped || failed) break;
         const rows = this.nextBatch(cursor);
         if (!rows.length) break;
         cursor = rows[rows.length - 1].rowid;
-        const p: Promise<boolean> = this.deliver(rows).then((ok) => { inflight.delete(p); if (!ok) failed = true; return ok; });
+        const outcomes = this.sinks.map(outcome);
+        const p: Promise<boolean> = this.deliver(rows, prev, outcomes).then((ok) => { inflight.delete(p); if (!ok) failed = true; return ok; });
+        prev = outcomes.map((o) => o.promise);
         inflight.add(p);
         if (inflight.size >= 2) await Promise.race(inflight);
       }
@@ -257,7 +279,22 @@ export class Ingest extends EventEmitter {
     return rows.slice(0, k);
   }
 
-  private async deliver(rows: Array<{ rowid: number; site: string; received: number }>): Promise<boolean> {
+  /**
+   * Write one batch to every sink and delete its spool rows that all their sinks took.
+   * `prev` are the outcomes of the batch before it in this drain: a sink that is not `anyOrder`
+   * waits for its write of that batch first, and skips this one (its rows stay) if that failed,
+   * so it sees batches in spool order even while two are in flight or one is retried.
+   * Resolves `outcomes[k]` for every sink, whatever happens.
+   */
+  private async deliver(rows: Array<{ rowid: number; site: string; received: number }>, prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
+    try {
+      return await this.deliverTo(rows, prev, outcomes);
+    } finally {
+      for (const o of outcomes) o.resolve(false); // no-op for those already resolved
+    }
+  }
+
+  private async deliverTo(rows: Array<{ rowid: number; site: string; received: number }>, prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
     const items: Array<SpooledItem & { rowid: number }> = [];
     for (const r of rows) {
       const cached = this.parsed.get(r.rowid);
@@ -266,17 +303,32 @@ export class Ingest extends EventEmitter {
     }
     const keep = new Set<number>();
     let allOk = true;
-    for (const sink of this.sinks) {
+    for (const [k, sink] of this.sinks.entries()) {
       const mine = items.filter((i) => sink.kinds.includes(i.item.kind));
+      if (sink.anyOrder) {
+        outcomes[k].resolve(true);
+      } else if (!mine.length) {
+        // nothing for it here: pass the earlier batch's outcome on to the next one
+        outcomes[k].resolve(prev ? prev[k] : true);
+        continue;
+      } else if (prev && !(await prev[k])) {
+        // an earlier batch failed in this sink and will be retried first: this one waits its turn
+        allOk = false;
+        for (const i of mine) keep.add(i.rowid);
+        outcomes[k].resolve(false);
+        continue;
+      }
       if (!mine.length) continue;
       const end = this.m.writeSeconds.startTimer({ sink: sink.name });
       try {
         await sink.write(mine);
         end();
         this.m.written.inc({ sink: sink.name }, mine.length);
+        outcomes[k].resolve(true);
       } catch (err) {
         end();
         allOk = false;
+        outcomes[k].resolve(false);
         this.m.sinkErrors.inc({ sink: sink.name });
         if (this.sinkHealthy || this.failures % 20 === 0) this.log.warn({ sink: sink.name, err: errMessage(err), waiting: this.spoolDepth() }, 'sink write failed; items stay spooled and are retried');
         // Messages with items for this sink stay (sinks are idempotent, so the others may see them again).

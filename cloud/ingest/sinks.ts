@@ -13,6 +13,8 @@ import type { IngestSink, SpooledItem } from './ingest.ts';
 export function seriesSink(store: SeriesStore): IngestSink {
   return {
     name: 'series',
+    // points are keyed by series and observed time: any order of batches gives the same points
+    anyOrder: true,
     kinds: ['telemetry', 'aggregate'],
     async write(items: SpooledItem[]) {
       const points: Point[] = new Array(items.length);
@@ -39,6 +41,7 @@ export function eventsSink(db: CloudDb): IngestSink {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, site, kind, type, source, ts, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   return {
     name: 'events',
+    anyOrder: true, // insert-or-ignore by message id
     kinds: ['event', 'alert', 'cmdres'],
     async write(items: SpooledItem[]) {
       db.transaction(() => {
@@ -61,6 +64,7 @@ export function snapshotSink(db: CloudDb, dir: string): IngestSink {
   const insert = db.prepare('INSERT OR IGNORE INTO events (id, site, kind, type, source, ts, received, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
   return {
     name: 'snapshots',
+    anyOrder: true, // content-addressed files, insert-or-ignore rows
     kinds: ['snapshot'],
     async write(items: SpooledItem[]) {
       for (const { site, received, item } of items) {
