@@ -32,4 +32,19 @@ describe('docker files', () => {
     }
     expect(fs.readFileSync(path.join(here, 'Dockerfile.edge'), 'utf8')).toMatch(/apt-get install[^\n]*ffmpeg/);
   });
+
+  it('images install the packed npm package (the tarball the package test runs) and start its bin', () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(here, '..', 'package.json'), 'utf8'));
+    for (const f of ['Dockerfile.cloud', 'Dockerfile.edge']) {
+      const text = fs.readFileSync(path.join(here, f), 'utf8');
+      expect(text).toMatch(/npm ci && npm pack/);
+      expect(text).toMatch(new RegExp(`npm install --omit=dev[^\\n]*/pkg/${pkg.name}-\\*\\.tgz`));
+      expect(text).toMatch(/^ENTRYPOINT \["cityedge", /m);
+      // every file a COPY names from the build context exists (a moved folder breaks the image)
+      for (const m of text.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) for (const src of m[1].split(/\s+/)) expect(fs.existsSync(path.join(here, '..', src)), `${f}: COPY ${src}`).toBe(true);
+    }
+    expect(Object.keys(pkg.bin)).toContain('cityedge');
+    // the build step the image runs is the one npm test runs (prepare → build)
+    expect(pkg.scripts.prepare).toMatch(/build/);
+  });
 });
