@@ -100,7 +100,7 @@ export class Uplink extends EventEmitter {
     const gen = ++this.generation;
     const o = this.opts;
     const options: IClientOptions = {
-      clientId: `edge-${o.site}`,
+      clientId: o.username ?? o.site, // = the MQTT username: the broker refuses any other client id (cloud/broker/README.md)
       username: o.username ?? o.site,
       password: o.password,
       clean: true,
