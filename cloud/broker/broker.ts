@@ -23,6 +23,15 @@ export interface BrokerOptions {
 type SiteClient = Client & { site?: string };
 
 /**
+ * The client-id rule: a site's MQTT client id is exactly its site id (= its username), so one
+ * site can never present — and take over — another site's session. The edge's uplink sends it;
+ * the shipped mosquitto config gets the same effect with `use_username_as_clientid true`.
+ */
+export function clientIdAllowed(site: string, clientId: string): boolean {
+  return clientId === site;
+}
+
+/**
  * Embedded MQTT broker (aedes) with device authentication and the per-site ACL.
  *
  * aedes writes the PUBACK of a QoS 1 publish *before* delivering it to subscribers, so
@@ -46,22 +55,10 @@ export class EmbeddedBroker {
     };
     this.aedes = new Aedes({
       authenticate: (client, username, password, done) => {
-        const c = client as SiteClient;
-        const site = username ?? '';
-        if (!isValidSiteId(site)) {
-          this.m.auth.inc({ result: 'refused' });
-          const e = Object.assign(new Error('bad username'), { returnCode: 4 });
-          return done(e as never, false);
-        }
-        this.devices.verify(site, password).then((ok) => {
-          this.m.auth.inc({ result: ok ? 'ok' : 'refused' });
-          if (!ok) {
-            this.log.warn({ site, clientId: client.id }, 'device authentication refused');
-            return done(Object.assign(new Error('bad username or password'), { returnCode: 4 }) as never, false);
-          }
-          c.site = site;
-          done(null, true);
-        }, (err) => done(err as never, false));
+        this.authenticate(client as SiteClient, username, password).then(
+          (refusal) => (refusal ? done(refusal as never, false) : done(null, true)),
+          (err) => done(err as never, false),
+        );
       },
       authorizePublish: (client, packet, done) => this.authorizePublish(client as SiteClient | null, packet, done),
       authorizeSubscribe: (client, sub, done) => {
@@ -75,6 +72,38 @@ export class EmbeddedBroker {
         done(null, sub);
       },
     });
+  }
+
+  /**
+   * CONNECT: the username is the site id, the password its device secret, and the client id
+   * must be exactly the site id (CLIENT_ID_RULE). This runs before aedes registers the client,
+   * so a refused CONNECT never touches the session that holds that client id: aedes closes an
+   * older connection with the same id (and fires its will, or wipes its subscriptions for a
+   * clean session) only for a connection it accepts.
+   * Resolves to undefined (accepted) or the refusal (an Error with the CONNACK returnCode).
+   */
+  private async authenticate(c: SiteClient, username: string | undefined, password: Buffer | undefined): Promise<Error | undefined> {
+    const site = username ?? '';
+    const remote = c.conn && 'remoteAddress' in c.conn ? (c.conn as net.Socket).remoteAddress : undefined;
+    const refuse = (returnCode: number, message: string) => Object.assign(new Error(message), { returnCode });
+    if (!isValidSiteId(site)) {
+      this.m.auth.inc({ result: 'refused' });
+      return refuse(4, 'bad username');
+    }
+    const ok = await this.devices.verify(site, password);
+    if (!ok) {
+      this.m.auth.inc({ result: 'refused' });
+      this.log.warn({ code: 'BROKER_AUTH_REFUSED', site, clientId: c.id, remote }, 'device authentication refused');
+      return refuse(4, 'bad username or password');
+    }
+    if (!clientIdAllowed(site, c.id)) {
+      this.m.auth.inc({ result: 'clientid_mismatch' });
+      this.log.warn({ code: 'BROKER_CLIENTID_MISMATCH', site, clientId: c.id, remote }, `site ${site} presented a client id that is not its own (it must be "${site}"); refused at CONNECT, the session holding that id is untouched`);
+      return refuse(2, `client id must be the site id ${site}`); // CONNACK 0x02 identifier rejected
+    }
+    this.m.auth.inc({ result: 'ok' });
+    c.site = site;
+    return undefined;
   }
 
   private authorizePublish(client: SiteClient | null, packet: PublishPacket, done: (err?: Error | null) => void): void {

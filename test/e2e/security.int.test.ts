@@ -1,17 +1,30 @@
-import mqtt, { type MqttClient } from 'mqtt';
+import crypto from 'node:crypto';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Cloud } from '../../cloud/cloud.ts';
+import type { Edge } from '../../edge/edge.ts';
 import { newMessageId } from '../../protocol/ids.ts';
-import { startCloud } from '../harness.ts';
+import { edgeConfig, startCloud, startEdge } from '../harness.ts';
 import { waitFor } from '../peers/ports.ts';
 
-function connect(port: number, username: string, password: string): Promise<MqttClient> {
+/** A site's MQTT client id is its site id (the username), as the edge's uplink sends it. */
+function connect(port: number, username: string, password: string, extra: IClientOptions = {}): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password, reconnectPeriod: 0, clientId: `t-${username}-${Math.random()}` });
+    const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password, reconnectPeriod: 0, clientId: username, ...extra });
     c.once('connect', () => resolve(c));
     c.once('error', (err) => { c.end(true); reject(err); });
   });
 }
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const command = (name: string) => ({ v: 1, id: crypto.randomUUID(), name, args: {}, issuedAt: Date.now(), expiresAt: Date.now() + 60_000 });
+/** Payloads the broker delivers on `topic` (its own subscription, no ACL). */
+function watch(cloud: Cloud, topic: string): { got: string[]; stop: () => void } {
+  const got: string[] = [];
+  const handler = (packet: { payload: Buffer | string }, cb: () => void) => { got.push(packet.payload.toString()); cb(); };
+  cloud.broker!.aedes.subscribe(topic, handler, () => undefined);
+  return { got, stop: () => cloud.broker!.aedes.unsubscribe(topic, handler, () => undefined) };
+}
+const metric = async (cloud: Cloud, re: RegExp) => Number(re.exec(await (await fetch(`${cloud.httpUrl}/metrics`)).text())?.[1] ?? 0);
 const closed = (c: MqttClient) => new Promise<void>((resolve) => (c.connected ? c.once('close', () => resolve()) : resolve()));
 const batch = (site: string, seq: number) => JSON.stringify({ v: 1, site, stream: 'stream-sec1', sentAt: Date.now(), items: [{ id: newMessageId(), seq, ts: Date.now(), kind: 'telemetry', m: 'air', tags: {}, fields: { pm25: 1 } }] });
 
@@ -72,6 +85,80 @@ describe('broker security with real MQTT clients (embedded aedes)', () => {
     expect(cloud.ctx.devices.revoke('site-b')).toBe(true);
     await gone;
     await expect(connect(cloud.mqttPort, 'site-b', pw.b)).rejects.toThrow(/Bad username or password|Not authorized/i);
+  });
+});
+
+describe('client ids are bound to the site (embedded aedes)', () => {
+  let cloud: Cloud;
+  let edge: Edge | undefined;
+  const pw: Record<string, string> = {};
+  beforeAll(async () => {
+    cloud = await startCloud();
+    pw.a = await cloud.ctx.devices.add('site-a');
+    pw.b = await cloud.ctx.devices.add('site-b');
+    pw.c = await cloud.ctx.devices.add('site-c');
+  });
+  afterAll(async () => { await edge?.stop(); await cloud?.stop(); });
+
+  it("refuses site A presenting site B's client id at CONNECT; B's session, subscriptions and last will are untouched", async () => {
+    const will = { topic: 'ce/v1/site-b/status', payload: Buffer.from(JSON.stringify({ v: 1, site: 'site-b', online: false, ts: Date.now() })), qos: 1 as const, retain: false };
+    const b = await connect(cloud.mqttPort, 'site-b', pw.b, { will });
+    expect((await b.subscribeAsync('ce/v1/site-b/cmd/#', { qos: 1 }))[0].qos).toBe(1);
+    const toB: string[] = [];
+    b.on('message', (t) => toB.push(t));
+    let bClosed = false;
+    b.on('close', () => { bClosed = true; });
+    const status = watch(cloud, 'ce/v1/site-b/status');
+    const before = await metric(cloud, /cityedge_broker_auth_total\{result="clientid_mismatch"\} (\d+)/);
+
+    // with a clean session (would wipe B's subscriptions) and a persistent one (would take B's session over)
+    for (const clean of [true, false]) {
+      const attempt = connect(cloud.mqttPort, 'site-a', pw.a, { clientId: 'site-b', clean });
+      await expect(attempt, `clean=${clean}`).rejects.toThrow(/Identifier rejected/i);
+    }
+    await sleep(300);
+    expect(bClosed).toBe(false);
+    expect(b.connected).toBe(true);
+    expect(status.got).toEqual([]); // B's last will did not fire
+    expect(await metric(cloud, /cityedge_broker_auth_total\{result="clientid_mismatch"\} (\d+)/)).toBe(before + 2);
+
+    // B keeps publishing and still receives its own commands (its subscription survived)
+    await b.publishAsync('ce/v1/site-b/telemetry', batch('site-b', 1), { qos: 1 });
+    await cloud.ctx.commands.publishCommand('site-b', 'ping', command('ping'));
+    await waitFor(() => toB.length >= 1, { what: "B's command" });
+    expect(toB).toEqual(['ce/v1/site-b/cmd/ping']);
+    status.stop();
+    b.end(true);
+    await closed(b);
+  });
+
+  it('refuses every client id that is not exactly the site id, and an empty one', async () => {
+    for (const clientId of ['edge-site-c', 'site-c/2', 'site-cc', 'SITE-C', 't-site-c-1', '']) {
+      await expect(connect(cloud.mqttPort, 'site-c', pw.c, { clientId }), JSON.stringify(clientId)).rejects.toThrow(/Identifier rejected/i);
+    }
+    const c = await connect(cloud.mqttPort, 'site-c', pw.c);
+    expect(c.connected).toBe(true);
+    c.end(true);
+  });
+
+  it("a real edge connects with its site id as client id, and site A presenting it cannot knock the edge offline", async () => {
+    edge = await startEdge(edgeConfig({ site: 'site-b', password: pw.b, url: `mqtt://127.0.0.1:${cloud.mqttPort}` }));
+    await waitFor(() => edge!.uplink.stats().connected, { what: 'edge connected' });
+    const ids = Object.values((cloud.broker!.aedes as unknown as { clients: Record<string, { id: string; site?: string }> }).clients).filter((c) => c.site === 'site-b').map((c) => c.id);
+    expect(ids).toEqual(['site-b']);
+    const connects = edge.uplink.stats().connects;
+    const status = watch(cloud, 'ce/v1/site-b/status');
+    await expect(connect(cloud.mqttPort, 'site-a', pw.a, { clientId: ids[0] })).rejects.toThrow(/Identifier rejected/i);
+    await sleep(300);
+    expect(edge.uplink.stats()).toMatchObject({ connected: true, connects });
+    expect(status.got.map((p) => JSON.parse(p).online)).not.toContain(false);
+    // the edge still gets its commands
+    const got: string[] = [];
+    edge.uplink.on('command', (cmd: { name: string }) => got.push(cmd.name));
+    await cloud.ctx.commands.publishCommand('site-b', 'status', command('status'));
+    await waitFor(() => got.length >= 1, { what: "the edge's command" });
+    expect(got).toEqual(['status']);
+    status.stop();
   });
 });
 
