@@ -41,25 +41,24 @@ function snapshot(f: string): { schema: Record<string, string>; rows: Record<str
 }
 
 const tablesOf = (db: Database.Database) => (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as Array<{ name: string }>).map((r) => r.name);
+/** The alerts component's next (not yet written) version, for tests of adding and failing steps. */
+const NEXT = ALERTS_SCHEMA.migrations.length + 1;
+const ALL_MIGRATIONS = ALERTS_SCHEMA.migrations.length + CORE_SCHEMA.migrations.length + MODELS_SCHEMA.migrations.length;
 const records = (db: Database.Database) => db.prepare('SELECT component, version, name FROM schema_migrations ORDER BY component, version').all();
 
 describe('schema migrations (one mechanism for cloud.db and series.db)', () => {
   it('a fresh cloud.db gets every core and feature table, each version recorded once', () => {
     const db = openCloudDb(file(), FEATURES);
     expect(tablesOf(db)).toEqual(expect.arrayContaining([...CLOUD_TABLES, 'schema_migrations']));
-    expect(records(db)).toEqual([
-      { component: 'alerts', version: 1, name: ALERTS_SCHEMA.migrations[0].name },
-      { component: 'core', version: 1, name: CORE_SCHEMA.migrations[0].name },
-      { component: 'models', version: 1, name: MODELS_SCHEMA.migrations[0].name },
-    ]);
-    expect(schemaVersions(db)).toEqual({ alerts: 1, core: 1, models: 1 });
+    expect(records(db)).toEqual([ALERTS_SCHEMA, CORE_SCHEMA, MODELS_SCHEMA].flatMap((c) => c.migrations.map((m) => ({ component: c.component, version: m.version, name: m.name }))));
+    expect(schemaVersions(db)).toEqual({ alerts: ALERTS_SCHEMA.migrations.length, core: 1, models: 1 });
     expect(db.pragma('user_version', { simple: true })).toBe(1); // kept equal to the core version for older binaries
     db.close();
   });
 
   it('the migrations build exactly the schema the old code built (v1 is the old DDL)', () => {
     const old = legacyCloudDb(file());
-    const now = openCloudDb(file(), FEATURES);
+    const now = openCloudDb(file(), FEATURES.map((c) => ({ ...c, migrations: c.migrations.filter((m) => m.version === 1) })));
     expect(schemaOf(now)).toEqual(schemaOf(old));
     old.close();
     now.close();
@@ -86,13 +85,16 @@ describe('schema migrations (one mechanism for cloud.db and series.db)', () => {
     const db = openCloudDb(f, FEATURES);
     // core was detected through user_version (its v1 is plain CREATE TABLE and would fail if run
     // again); the features' v1 ran with IF NOT EXISTS over the tables already there.
-    expect(records(db)).toHaveLength(3);
+    expect(records(db)).toHaveLength(ALL_MIGRATIONS);
     const after = snapshot(f);
     for (const [t, rows] of Object.entries(before.rows)) expect(after.rows[t], t).toEqual(rows);
-    // the schema is the old one plus the record table
-    const { 'table schema_migrations': recordTable, ...rest } = after.schema;
+    // the schema is the old one plus the record table and what later versions added
+    const { 'table schema_migrations': recordTable, 'table alert_keys': alertKeys, ...rest } = after.schema;
     expect(recordTable).toMatch(/CREATE TABLE schema_migrations/);
+    expect(alertKeys).toMatch(/CREATE TABLE alert_keys/);
     expect(rest).toEqual(before.schema);
+    // alerts v2 backfilled the newest observation of each (site, rule, source) from the old rows
+    expect(db.prepare('SELECT site, rule, source, last_ts FROM alert_keys').all()).toEqual([{ site: 'env-a', rule: 'pm25', source: 's1/PM2.5', last_ts: 1 }]);
     // and the feature code works on it: the old open alert is still the one open alert of its key
     const store = new AlertStore(db, () => {}, () => 100);
     expect(store.list({ state: 'open' })).toMatchObject([{ id: 1, site: 'env-a', rule: 'pm25' }]);
@@ -136,9 +138,9 @@ describe('schema migrations (one mechanism for cloud.db and series.db)', () => {
   it('adds a later version once, in order, with only that version run', () => {
     const f = file();
     openCloudDb(f, FEATURES).close();
-    const v2: SchemaComponent = { ...ALERTS_SCHEMA, migrations: [...ALERTS_SCHEMA.migrations, { version: 2, name: 'alert tags', up: 'ALTER TABLE alerts ADD COLUMN tags TEXT' }] };
+    const v2: SchemaComponent = { ...ALERTS_SCHEMA, migrations: [...ALERTS_SCHEMA.migrations, { version: NEXT, name: 'alert tags', up: 'ALTER TABLE alerts ADD COLUMN tags TEXT' }] };
     const db = openCloudDb(f, [v2, MODELS_SCHEMA]);
-    expect(schemaVersions(db)).toEqual({ alerts: 2, core: 1, models: 1 });
+    expect(schemaVersions(db)).toEqual({ alerts: NEXT, core: 1, models: 1 });
     expect((db.prepare('PRAGMA table_info(alerts)').all() as Array<{ name: string }>).map((c) => c.name)).toContain('tags');
     expect(migrate(db, [v2])).toEqual({ applied: [], adopted: [] });
     db.close();
@@ -153,12 +155,13 @@ describe('schema migrations (one mechanism for cloud.db and series.db)', () => {
     const before = snapshot(f);
     const broken: SchemaComponent = {
       ...ALERTS_SCHEMA,
-      migrations: [...ALERTS_SCHEMA.migrations, { version: 2, name: 'split history', up: 'CREATE TABLE alert_history2 (id INTEGER); INSERT INTO alert_history2 SELECT nope FROM alert_history;' }],
+      migrations: [...ALERTS_SCHEMA.migrations, { version: NEXT, name: 'split history', up: 'CREATE TABLE alert_history2 (id INTEGER); INSERT INTO alert_history2 SELECT nope FROM alert_history;' }],
     };
     let err: any;
     try { openCloudDb(f, [broken, MODELS_SCHEMA]); } catch (e) { err = e; }
-    expect(err).toMatchObject({ code: 'CLOUD_MIGRATION_FAILED', details: { component: 'alerts', version: 2, name: 'split history' } });
-    expect(err.message).toMatch(/alerts v2 \(split history\) failed: .*no such column: nope.*rolled back/);
+    expect(err).toMatchObject({ code: 'CLOUD_MIGRATION_FAILED', details: { component: 'alerts', version: NEXT, name: 'split history' } });
+    expect(err.message).toMatch(new RegExp(`alerts v${NEXT} \\(split history\\) failed`));
+    expect(err.message).toMatch(/failed: .*no such column: nope.*rolled back/);
     // not even the earlier steps of this run (core and feature adoption, alerts v1, the record table) stayed
     expect(snapshot(f)).toEqual(before);
 
@@ -171,7 +174,7 @@ describe('schema migrations (one mechanism for cloud.db and series.db)', () => {
     const dataDir = tempDir('migrations-cloud-');
     const config = validateConfig(CloudConfigSchema, { dataDir, broker: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } }, 'test cloud');
     const cloud = new Cloud(config, [{ schema: [broken] }]);
-    await expect(cloud.start()).rejects.toMatchObject({ code: 'CLOUD_MIGRATION_FAILED', details: { component: 'alerts', version: 2 } });
+    await expect(cloud.start()).rejects.toMatchObject({ code: 'CLOUD_MIGRATION_FAILED', details: { component: 'alerts', version: NEXT } });
     expect(cloud.httpUrl).toBe('');
     expect(snapshot(path.join(dataDir, 'cloud.db')).schema).toEqual({});
   });

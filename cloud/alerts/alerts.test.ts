@@ -59,7 +59,7 @@ describe('alert lifecycle through ingest and the HTTP API', () => {
     const res = await api(cloud, env, 'POST', `/api/v1/alerts/${b.id}/resolve`, { note: 'analyser replaced, values confirmed' });
     expect(res.body.alert).toMatchObject({ state: 'resolved', resolution: { how: 'person', by: 'li.wei', note: 'analyser replaced, values confirmed' } });
     // the edge's later clear finds no open alert: ignored, counted
-    await ingestAlerts(cloud, 'site-a', [alertItem({ rule: 'pm25-hour', source: 'AOTI/PM2.5', state: 'clear' })]);
+    await ingestAlerts(cloud, 'site-a', [alertItem({ rule: 'pm25-hour', source: 'AOTI/PM2.5', state: 'clear', ts: Date.UTC(2013, 2, 9, 2) })]);
     expect((await api(cloud, viewer, 'GET', '/api/v1/alerts?site=site-a&state=open')).body.alerts).toHaveLength(0);
 
     expect(await api(cloud, viewer, 'GET', '/api/v1/alerts/99999')).toMatchObject({ status: 404, body: { code: 'ALERT_NOT_FOUND' } });

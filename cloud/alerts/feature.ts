@@ -46,7 +46,7 @@ export function alertsFeature(raw: unknown, opts: { now?: () => number; publishe
     const reg = [ctx.metrics];
     const transitions = new Counter({ name: 'cityedge_alerts_transitions_total', help: 'alert lifecycle transitions', labelNames: ['event'], registers: reg });
     m = {
-      items: new Counter({ name: 'cityedge_alerts_items_total', help: 'alert items from sites by outcome (opened, refreshed, cleared, ignored, duplicates)', labelNames: ['result'], registers: reg }),
+      items: new Counter({ name: 'cityedge_alerts_items_total', help: 'alert items from sites by outcome (opened, refreshed, cleared, ignored, duplicates, stale: observed before the newest item of its rule and source)', labelNames: ['result'], registers: reg }),
       transitions,
     };
     const n = notifier;

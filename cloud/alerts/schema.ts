@@ -43,5 +43,18 @@ CREATE TABLE IF NOT EXISTS alert_notifications (
 CREATE INDEX IF NOT EXISTS alert_notifications_due ON alert_notifications (state, next_at);
 `,
     },
+    {
+      version: 2,
+      name: 'newest observation per (site, rule, source): alert state follows observed order',
+      up: `
+CREATE TABLE alert_keys (
+  site TEXT NOT NULL, rule TEXT NOT NULL, source TEXT NOT NULL,
+  last_ts INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  PRIMARY KEY (site, rule, source)
+) WITHOUT ROWID;
+INSERT INTO alert_keys (site, rule, source, last_ts, last_seq)
+  SELECT site, rule, source, max(coalesce(cleared_ts, last_ts)), 0 FROM alerts GROUP BY site, rule, source;
+`,
+    },
   ],
 };

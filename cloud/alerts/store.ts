@@ -24,7 +24,8 @@ export interface AlertView {
 }
 export interface HistoryEntry { at: number; action: string; actor?: string; note?: string; itemId?: string; data?: Record<string, unknown> }
 export interface AlertFilter { state?: AlertState; site?: string; rule?: string; source?: string; severity?: Severity; from?: number; to?: number; before?: number; limit?: number }
-export interface ApplyResult { opened: number; refreshed: number; cleared: number; ignored: number; duplicates: number }
+/** `stale`: observed before the newest item already applied for its (site, rule, source): history only. */
+export interface ApplyResult { opened: number; refreshed: number; cleared: number; ignored: number; duplicates: number; stale: number }
 
 type Row = Record<string, any>;
 const rank = (s: string) => Math.max(0, SEVERITIES.indexOf(s as Severity));
@@ -57,6 +58,9 @@ export class AlertStore {
     this.st = {
       seen: db.prepare('INSERT OR IGNORE INTO alert_items_seen (id, received) VALUES (?, ?)'),
       open: db.prepare("SELECT * FROM alerts WHERE site = ? AND rule = ? AND source = ? AND state != 'resolved'"),
+      latest: db.prepare('SELECT id FROM alerts WHERE site = ? AND rule = ? AND source = ? ORDER BY id DESC LIMIT 1'),
+      key: db.prepare('SELECT last_ts, last_seq FROM alert_keys WHERE site = ? AND rule = ? AND source = ?'),
+      setKey: db.prepare('INSERT INTO alert_keys (site, rule, source, last_ts, last_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, rule, source) DO UPDATE SET last_ts = excluded.last_ts, last_seq = excluded.last_seq'),
       get: db.prepare('SELECT * FROM alerts WHERE id = ?'),
       insert: db.prepare(`INSERT INTO alerts (site, rule, source, state, severity, raised_severity, message, data, first_ts, last_ts, opened_at, updated_at)
         VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -83,9 +87,16 @@ export class AlertStore {
     return v;
   }
 
-  /** Apply alert items from ingest (in arrival order) in one transaction. */
+  /**
+   * Apply alert items from ingest in one transaction. State follows OBSERVED order per
+   * (site, rule, source) — by the item's observed time, then its sequence number — not arrival
+   * order: live data travels before the backlog and two drain batches are in flight at once, so a
+   * raise observed earlier can arrive after a clear observed later. An item older than the newest
+   * one applied for its key is stale: it is written to the alert's history (`stale-raise`,
+   * `stale-clear`) and changes nothing, so it can neither reopen nor hold open nor close an alert.
+   */
   applyItems(items: SpooledItem[]): ApplyResult {
-    const res: ApplyResult = { opened: 0, refreshed: 0, cleared: 0, ignored: 0, duplicates: 0 };
+    const res: ApplyResult = { opened: 0, refreshed: 0, cleared: 0, ignored: 0, duplicates: 0, stale: 0 };
     this.db.transaction(() => {
       for (const { site, received, item } of items) {
         if (item.kind !== 'alert') continue;
@@ -100,6 +111,14 @@ export class AlertStore {
     const now = this.now();
     const open = this.st.open.get(site, a.rule, a.source) as Row | undefined;
     const actor = `edge:${site}`;
+    const last = this.st.key.get(site, a.rule, a.source) as { last_ts: number; last_seq: number } | undefined;
+    if (last && (a.ts < last.last_ts || (a.ts === last.last_ts && a.seq <= last.last_seq))) {
+      const target = open ?? (this.st.latest.get(site, a.rule, a.source) as Row | undefined);
+      if (target) this.log(target.id, `stale-${a.state}`, actor, undefined, a.id, { ts: a.ts, newestTs: last.last_ts, severity: a.severity, message: a.message });
+      res.stale++;
+      return;
+    }
+    this.st.setKey.run(site, a.rule, a.source, a.ts, a.seq);
     if (a.state === 'raise') {
       if (open) {
         // no storm: the open alert is refreshed (latest value/message), never duplicated, no notification
