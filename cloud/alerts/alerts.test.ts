@@ -138,9 +138,11 @@ describe('webhook notifications', () => {
     expect(body).toMatchObject({ v: 1, event: 'raised', alert: { rule: 'r1', source: 'X/NOx', site: 'site-a', state: 'open' } });
     expect(ok.headers['x-cityedge-delivery']).toBe(body.id);
     expect(ok.headers['x-cityedge-event']).toBe('raised');
-    expect(verifySignature(secret, ok.raw, ok.headers['x-cityedge-signature'] as string)).toBe(true);
-    expect(verifySignature('wrong-secret-wrong-secret', ok.raw, ok.headers['x-cityedge-signature'] as string)).toBe(false);
-    expect(verifySignature(secret, ok.raw.replace('X/NOx', 'X/SO2'), ok.headers['x-cityedge-signature'] as string)).toBe(false);
+    const signed = { deliveryId: body.id, body: ok.raw, header: ok.headers['x-cityedge-signature'] as string };
+    expect(verifySignature(secret, signed)).toMatchObject({ ok: true });
+    expect(verifySignature('wrong-secret-wrong-secret', signed)).toMatchObject({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, { ...signed, body: ok.raw.replace('X/NOx', 'X/SO2') })).toMatchObject({ ok: false, reason: 'mismatch' });
+    expect(verifySignature(secret, { ...signed, now: Date.now() + 10 * 60_000 })).toMatchObject({ ok: false, reason: 'too_old' });
     // every attempt carried the same delivery id (receivers dedupe on it)
     expect(new Set(hook.got.map((g) => g.headers['x-cityedge-delivery'])).size).toBe(1);
     expect(await second.cloud.ctx.metrics.metrics()).toMatch(/cityedge_alert_notifications_total\{target="webhook:ops",result="delivered"\} 1/);

@@ -5,7 +5,7 @@ import type { Logger } from '../../lib/log.ts';
 import type { CloudDb } from '../db.ts';
 import { migrate } from '../migrations.ts';
 import type { AlertsConfig, NotifyEvent, WebhookConfig } from './config.ts';
-import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signBody } from './signature.ts';
+import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, signDelivery } from './signature.ts';
 import { ALERTS_SCHEMA } from './schema.ts';
 import type { AlertView } from './store.ts';
 
@@ -160,7 +160,8 @@ async function postSigned(w: WebhookConfig, r: NotificationRow): Promise<void> {
     headers: {
       'content-type': 'application/json',
       'user-agent': 'cityedge-alerts/1',
-      [SIGNATURE_HEADER]: signBody(w.secret, r.body),
+      // signed at each attempt: the timestamp is the attempt's, the delivery id and body stay
+      [SIGNATURE_HEADER]: signDelivery(w.secret, { deliveryId: r.id, body: r.body }),
       [DELIVERY_HEADER]: r.id,
       [EVENT_HEADER]: r.event,
     },
