@@ -82,7 +82,7 @@ export class Cloud {
     for (const f of this.features) for (const s of f.sinks?.(this.ctx) ?? []) ingest.addSink(s);
 
     if (cfg.broker.mode === 'embedded') {
-      this.broker = new EmbeddedBroker(cfg.broker, devices, ingest, component(this.log, 'cloud.broker'), metrics);
+      this.broker = new EmbeddedBroker({ ...cfg.broker, authFailures: cfg.security.authFailures }, devices, ingest, component(this.log, 'cloud.broker'), metrics);
       await this.broker.listen();
       this.mqttPort = this.broker.port;
     } else {
@@ -92,7 +92,7 @@ export class Cloud {
     }
     ingest.start();
     for (const f of this.features) await f.start?.(this.ctx);
-    this.api = await buildApi(this.ctx, this.features.flatMap((f) => f.routes ?? []));
+    this.api = await buildApi(this.ctx, this.features.flatMap((f) => f.routes ?? []), { authFailures: cfg.security.authFailures });
     const address = await this.api.listen({ host: cfg.http.host, port: cfg.http.port });
     this.httpUrl = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
     this.log.info({ http: this.httpUrl, mqtt: this.mqttPort || cfg.broker.url, store: store.kind }, 'cloud running');

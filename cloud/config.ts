@@ -27,6 +27,20 @@ export const CloudConfigSchema = Type.Object({
   alerts: Type.Optional(Type.Unknown({ description: 'alert lifecycle: escalation, webhooks, MQTT topic (see cloud/alerts/README.md); validated by the alerts feature' })),
   gbfs: Type.Optional(Type.Unknown({ description: 'GBFS feeds (see cloud/gbfs/README.md); validated by the GBFS feature' })),
   models: Type.Optional(Type.Unknown({ description: 'model registry and rollouts (see cloud/models/README.md); validated by the models feature' })),
+  security: Type.Object({
+    /**
+     * Back-off on repeated authentication failures (MQTT CONNECT on the embedded broker, API bearer
+     * tokens): see cloud/broker/README.md "Authentication failures".
+     */
+    authFailures: Type.Object({
+      max: Type.Integer({ minimum: 1, default: 5, description: 'failures of one username within windowMs that start a back-off' }),
+      maxPerAddress: Type.Integer({ minimum: 1, default: 20, description: 'failures from one remote address (IPv6: its /64) within windowMs that start a back-off; higher than max, as many sites may share a NAT address' }),
+      windowMs: Type.Integer({ minimum: 1, default: 60_000, description: 'sliding window the failures are counted in; a record is forgotten after this long without failure once its back-off is over' }),
+      baseDelayMs: Type.Integer({ minimum: 1, default: 1000, description: 'first back-off; each further one doubles' }),
+      maxDelayMs: Type.Integer({ minimum: 1, default: 300_000, description: 'longest back-off' }),
+      maxTracked: Type.Integer({ minimum: 16, default: 10_000, description: 'usernames and addresses remembered each (least recently seen dropped first), so a flood of random names cannot grow memory' }),
+    }, { additionalProperties: false, default: {} }),
+  }, { additionalProperties: false, default: {} }),
   ingest: Type.Object({
     maxMessageBytes: Type.Integer({ minimum: 1024, default: 2 * 1024 * 1024 }),
     maxFutureMs: Type.Integer({ minimum: 0, default: 5 * 60_000 }),

@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import { Counter } from 'prom-client';
 import { CodedError } from '../../lib/errors.ts';
 import type { CloudContext } from '../context.ts';
+import { AuthThrottle, DEFAULT_AUTH_FAILURES, type AuthFailuresConfig } from '../broker/auth-throttle.ts';
 import { authHook } from './auth.ts';
 import { ErrorReply } from './schemas.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -17,7 +18,7 @@ export type RoutePlugin = (app: FastifyInstance, ctx: CloudContext) => Promise<v
  * /openapi.json. Every error reply is `{ code, message }` with a stable code.
  * Later features pass their own route plugins in `extra`.
  */
-export async function buildApi(ctx: CloudContext, extra: RoutePlugin[] = []): Promise<FastifyInstance> {
+export async function buildApi(ctx: CloudContext, extra: RoutePlugin[] = [], opts: { authFailures?: AuthFailuresConfig } = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024, ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array' } } });
   const rejected = new Counter({ name: 'cityedge_api_rejected_total', help: 'API requests rejected, by code', labelNames: ['code'], registers: [ctx.metrics] });
   await app.register(swagger, {
@@ -27,7 +28,8 @@ export async function buildApi(ctx: CloudContext, extra: RoutePlugin[] = []): Pr
     },
   });
   app.addSchema(ErrorReply);
-  app.addHook('onRequest', authHook(ctx.tokens, (code) => rejected.inc({ code })));
+  const throttle = new AuthThrottle(opts.authFailures ?? DEFAULT_AUTH_FAILURES, 'api', ctx.metrics, ctx.log);
+  app.addHook('onRequest', authHook(ctx.tokens, (code) => rejected.inc({ code }), throttle));
   app.setErrorHandler((err, _req, reply) => {
     const e = err as Error & { code?: string; validation?: unknown; statusCode?: number };
     if (e.validation) {

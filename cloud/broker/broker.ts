@@ -9,6 +9,7 @@ import { isValidSiteId, topics } from '../../protocol/topics.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import { aclAllowsPublish, aclAllowsSubscribe } from './acl.ts';
+import { AuthThrottle, DEFAULT_AUTH_FAILURES, type AuthFailuresConfig } from './auth-throttle.ts';
 
 export interface BrokerOptions {
   host: string;
@@ -18,6 +19,8 @@ export interface BrokerOptions {
   tlsKey?: string;
   /** How often revocations are checked (a revoked device is cut off within this). */
   revocationPollMs: number;
+  /** Back-off on repeated CONNECT failures (`security.authFailures`); defaults when absent. */
+  authFailures?: AuthFailuresConfig;
 }
 
 type SiteClient = Client & { site?: string };
@@ -46,6 +49,8 @@ export class EmbeddedBroker {
   private pollTimer?: NodeJS.Timeout;
   private lastPoll = Date.now();
   private readonly m;
+  /** Back-off on repeated authentication failures, per username and per remote address. */
+  readonly throttle: AuthThrottle;
   port = 0;
 
   constructor(private readonly opts: BrokerOptions, private readonly devices: DeviceRegistry, private readonly ingest: Ingest, private readonly log: Logger, registry: Registry) {
@@ -53,6 +58,7 @@ export class EmbeddedBroker {
       auth: new Counter({ name: 'cityedge_broker_auth_total', help: 'device authentications', labelNames: ['result'], registers: [registry] }),
       denied: new Counter({ name: 'cityedge_broker_acl_denied_total', help: 'publishes and subscriptions refused by the ACL', labelNames: ['op'], registers: [registry] }),
     };
+    this.throttle = new AuthThrottle(opts.authFailures ?? DEFAULT_AUTH_FAILURES, 'mqtt', registry, log);
     this.aedes = new Aedes({
       authenticate: (client, username, password, done) => {
         this.authenticate(client as SiteClient, username, password).then(
@@ -76,32 +82,44 @@ export class EmbeddedBroker {
 
   /**
    * CONNECT: the username is the site id, the password its device secret, and the client id
-   * must be exactly the site id (CLIENT_ID_RULE). This runs before aedes registers the client,
+   * must be exactly the site id (`clientIdAllowed`). This runs before aedes registers the client,
    * so a refused CONNECT never touches the session that holds that client id: aedes closes an
    * older connection with the same id (and fires its will, or wipes its subscriptions for a
    * clean session) only for a connection it accepts.
+   * A username or address in a back-off after repeated failures is refused first, without
+   * running scrypt (CONNACK 5). Every refusal below counts as a failure of both.
    * Resolves to undefined (accepted) or the refusal (an Error with the CONNACK returnCode).
    */
   private async authenticate(c: SiteClient, username: string | undefined, password: Buffer | undefined): Promise<Error | undefined> {
     const site = username ?? '';
     const remote = c.conn && 'remoteAddress' in c.conn ? (c.conn as net.Socket).remoteAddress : undefined;
     const refuse = (returnCode: number, message: string) => Object.assign(new Error(message), { returnCode });
+    const throttled = this.throttle.check(site, remote);
+    if (throttled) {
+      this.m.auth.inc({ result: 'throttled' });
+      this.log.debug({ code: 'BROKER_AUTH_THROTTLED', site: site.slice(0, 128), remote, scope: throttled.scope, retryAfterMs: throttled.retryAfterMs }, 'CONNECT refused during an authentication back-off');
+      return refuse(5, `too many authentication failures; retry in ${Math.ceil(throttled.retryAfterMs / 1000)} s`); // CONNACK 0x05 not authorized
+    }
     if (!isValidSiteId(site)) {
       this.m.auth.inc({ result: 'refused' });
+      this.throttle.failure(site, remote);
       return refuse(4, 'bad username');
     }
     const ok = await this.devices.verify(site, password);
     if (!ok) {
       this.m.auth.inc({ result: 'refused' });
+      this.throttle.failure(site, remote);
       this.log.warn({ code: 'BROKER_AUTH_REFUSED', site, clientId: c.id, remote }, 'device authentication refused');
       return refuse(4, 'bad username or password');
     }
     if (!clientIdAllowed(site, c.id)) {
       this.m.auth.inc({ result: 'clientid_mismatch' });
+      this.throttle.failure(site, remote);
       this.log.warn({ code: 'BROKER_CLIENTID_MISMATCH', site, clientId: c.id, remote }, `site ${site} presented a client id that is not its own (it must be "${site}"); refused at CONNECT, the session holding that id is untouched`);
       return refuse(2, `client id must be the site id ${site}`); // CONNACK 0x02 identifier rejected
     }
     this.m.auth.inc({ result: 'ok' });
+    this.throttle.success(site);
     c.site = site;
     return undefined;
   }
