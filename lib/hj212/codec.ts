@@ -1,4 +1,4 @@
-import { CodedError } from '../../lib/errors.ts';
+import { CodedError } from '../errors.ts';
 import { crc16, crcHex } from './crc.ts';
 import { HJ212_ERRORS as E, parseFlag, type FlagBits, type Revision } from './codes.ts';
 import { decryptRegion, encryptRegion, looksEncrypted } from './sm4.ts';

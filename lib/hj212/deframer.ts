@@ -1,4 +1,4 @@
-import { CodedError } from '../../lib/errors.ts';
+import { CodedError } from '../errors.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from './codec.ts';
 import { HJ212_ERRORS } from './codes.ts';
 

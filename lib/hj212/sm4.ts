@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import { CodedError } from '../../lib/errors.ts';
+import { CodedError } from '../errors.ts';
 import { HJ212_ERRORS } from './codes.ts';
 
 /**

@@ -1,0 +1,2 @@
+// Moved to lib/hj212/codec.ts so the cloud (upstream forwarding) and the bridge share one codec; re-exported here unchanged.
+export * from '../../lib/hj212/codec.ts';
