@@ -77,7 +77,8 @@ function batchPayload(start: number, n: number, site: string, stream: string): s
 
 /** The same publisher for both brokers: pre-built batch messages, 16 QoS 1 publishes in flight. */
 async function publishAll(url: string, topic: string, payloads: string[], auth?: { username: string; password: string }): Promise<void> {
-  const pub = mqtt.connect(url, { clientId: `publisher-${Math.random()}`, ...auth });
+  // the embedded broker binds a site's client id to its username
+  const pub = mqtt.connect(url, { clientId: auth?.username ?? `publisher-${Math.random()}`, ...auth });
   await new Promise<void>((r, j) => { pub.once('connect', () => r()); pub.once('error', j); });
   let next = 0;
   const worker = async () => { while (next < payloads.length) await pub.publishAsync(topic, payloads[next++], { qos: 1 }); };

@@ -21,6 +21,9 @@ export class DeviceRegistry {
   /** Provision a site; returns the generated password (shown once, never stored). */
   async add(site: string, password?: string): Promise<string> {
     if (!isValidSiteId(site)) throw new CodedError('DEVICE_BAD_SITE', `site id ${JSON.stringify(site)} must be lowercase letters, digits and '-', 1–63 chars, starting with a letter or digit`);
+    // The cloud's own broker users (cityedge-ingest, cityedge-ingest-<n> in docker/mosquitto/acl) read
+    // every site's topics: a device must never be provisioned under such a name.
+    if (site === 'cityedge' || site.startsWith('cityedge-')) throw new CodedError('DEVICE_RESERVED_SITE', `site id ${JSON.stringify(site)} is reserved for the cloud's own broker users (cityedge-*); choose another name`);
     const existing = this.db.prepare('SELECT revoked FROM devices WHERE site = ?').get(site) as { revoked: number | null } | undefined;
     if (existing && existing.revoked === null) throw new CodedError('DEVICE_EXISTS', `site ${site} is already provisioned; revoke it first to issue new credentials`, { status: 409 });
     const pw = password ?? crypto.randomBytes(18).toString('base64url');

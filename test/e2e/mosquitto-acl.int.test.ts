@@ -82,6 +82,24 @@ describe('mosquitto with the shipped password file and ACL (docker/mosquitto/acl
     a.end(true);
   });
 
+  it('the ingest user may publish alert notifications on ce/v1/_cloud/alerts (what the alerts feature sends through it); a site may not', async () => {
+    const watcher = await connect(mosq.url, 'cityedge-ingest-1', pw.ingest1);
+    cleanup.push(() => watcher.end(true));
+    const got: Array<{ topic: string; from: string }> = [];
+    watcher.on('message', (topic, payload) => got.push({ topic, from: JSON.parse(payload.toString()).from }));
+    await watcher.subscribeAsync('ce/v1/_cloud/alerts', { qos: 1 });
+    // another ingest node's user (the cloud above holds cityedge-ingest: one connection per username)
+    const ingest = await connect(mosq.url, 'cityedge-ingest-2', pw.ingest2);
+    await ingest.publishAsync('ce/v1/_cloud/alerts', JSON.stringify({ from: 'ingest' }), { qos: 1 });
+    const a = await connect(mosq.url, 'site-a', pw.a);
+    await a.publishAsync('ce/v1/_cloud/alerts', JSON.stringify({ from: 'site-a' }), { qos: 1 }); // acked and dropped
+    await waitFor(() => got.length >= 1, { what: 'the notification' });
+    await sleep(300);
+    expect(got).toEqual([{ topic: 'ce/v1/_cloud/alerts', from: 'ingest' }]);
+    ingest.end(true);
+    a.end(true);
+  });
+
   it("site A presenting site B's client id cannot disconnect B: B stays connected, its will does not fire, it keeps publishing and receiving its commands", async () => {
     const statuses: Array<{ site: string; online: boolean }> = [];
     cloud.ctx.ingest.on('status', (st: { site: string; online: boolean }) => statuses.push(st));
