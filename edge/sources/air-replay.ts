@@ -6,6 +6,7 @@ import { dataDir } from '../../lib/data-dir.ts';
 import { sleep } from '../../lib/sleep.ts';
 import { prsaRows, type PrsaRow } from '../../lib/prsa-csv.ts';
 import type { NewItem } from '../../protocol/schemas.ts';
+import { computeAqi, type AqiInput } from '../env/aqi/aqi.ts';
 import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
 
 export const AirReplaySchema = Type.Object({
@@ -37,6 +38,25 @@ export function airFields(row: PrsaRow): Record<string, number> {
   return fields;
 }
 
+/** The data set's pollutant columns as HJ 633 inputs: hourly values, µg/m³ (CO converted by computeAqi). */
+const AQI_COLUMNS = ['PM2.5', 'PM10', 'SO2', 'NO2', 'CO', 'O3'] as const;
+
+/**
+ * The real-time (hourly) AQI of one row (HJ 633: 1-hour SO2/NO2/CO/O3; PM from its 1-hour value on
+ * the 24-hour column, as the real-time report does), in the revision in force at the row's time:
+ * `aqi`, `aqi_level` (1–6) and `aqi_primary` (when AQI > 50). Nothing when no pollutant is present.
+ */
+export function airAqi(row: PrsaRow): Record<string, number | string> {
+  const inputs: AqiInput[] = [];
+  for (const p of AQI_COLUMNS) {
+    const v = row.values[p];
+    if (v !== undefined && Number.isFinite(v) && v >= 0) inputs.push({ pollutant: p, averaging: '1h', value: v, unit: 'ug/m3' });
+  }
+  if (!inputs.length) return {};
+  const r = computeAqi(inputs, { time: row.ts });
+  return { aqi: r.aqi, aqi_level: r.level, ...(r.primary.length ? { aqi_primary: r.primary.join(',') } : {}) };
+}
+
 /** Replays real hourly air-quality rows as telemetry, resuming after a restart from its checkpoint. */
 class AirReplaySource implements Source {
   readonly id: string;
@@ -60,7 +80,7 @@ class AirReplaySource implements Source {
       for await (const row of prsaRows(file, { skip: resumeAt })) {
         if (this.abort.signal.aborted) return;
         if (this.cfg.maxRows !== undefined && this.rows >= this.cfg.maxRows) return;
-        const fields = airFields(row);
+        const fields = { ...airFields(row), ...airAqi(row) };
         const items: NewItem[] = Object.keys(fields).length
           ? [{ kind: 'telemetry', ts: this.cfg.time === 'now' ? Date.now() : row.ts, m: 'air', tags: { station: this.cfg.station ?? row.station, source: this.id }, fields }]
           : [];
