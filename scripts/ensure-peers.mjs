@@ -15,6 +15,31 @@ const runs = (cmd, args) => {
   }
 };
 const py = (code) => runs(PY, ['-c', code]);
+const root = new URL('..', import.meta.url).pathname;
+
+// The console's browser tests (test/console/) drive Debian's chromium through playwright-core,
+// headless with these flags and a fresh user-data-dir (test/support/browser.ts uses the same).
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
+const chromiumCheck = `
+import fs from 'node:fs'; import os from 'node:os'; import path from 'node:path';
+import { chromium } from 'playwright-core';
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ce-chromium-check-'));
+try {
+  const ctx = await chromium.launchPersistentContext(dir, { executablePath: ${JSON.stringify(CHROMIUM)}, headless: true, args: ${JSON.stringify(CHROMIUM_ARGS)}, timeout: 30000 });
+  const page = await ctx.newPage();
+  await page.setContent('<p id="x">ok</p>');
+  const ok = (await page.textContent('#x')) === 'ok';
+  await ctx.close();
+  process.exit(ok ? 0 : 1);
+} finally { fs.rmSync(dir, { recursive: true, force: true }); }`;
+const chromiumOk = () => {
+  try {
+    return spawnSync(process.execPath, ['--input-type=module', '-e', chromiumCheck], { cwd: root, stdio: 'ignore', timeout: 60_000 }).status === 0;
+  } catch {
+    return false;
+  }
+};
 
 // Each entry: the Debian package, and the check the tests depend on (what they import / run).
 const peers = [
@@ -39,6 +64,8 @@ const peers = [
   { pkg: 'gir1.2-gst-rtsp-server-1.0', ok: () => py("import gi; gi.require_version('Gst', '1.0'); gi.require_version('GstRtspServer', '1.0'); from gi.repository import GLib, Gst, GstRtspServer") },
   { pkg: 'gstreamer1.0-plugins-good', ok: () => gstElements('qtdemux', 'rtph264pay') },
   { pkg: 'gstreamer1.0-plugins-bad', ok: () => gstElements('h264parse') },
+  // test/console/*.int.test.ts and bench/console.ts: chromium launched headless by playwright-core
+  { pkg: 'chromium', ok: chromiumOk },
 ];
 
 function gstElements(...names) {
