@@ -6,7 +6,9 @@ import { createLogger } from '../../lib/log.ts';
 import { newMessageId } from '../../protocol/ids.ts';
 import { tempDir } from '../../test/peers/ports.ts';
 import { openCloudDb } from '../db.ts';
+import { SqliteStore } from '../store/sqlite-store.ts';
 import { Ingest } from './ingest.ts';
+import { eventsSink, seriesSink } from './sinks.ts';
 
 function makeIngest(maxMessageBytes = 64 * 1024) {
   const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
@@ -124,5 +126,100 @@ describe('Ingest drain order', () => {
     await new Promise<void>((resolve) => ingest.once('drained', resolve));
     await ingest.stop();
     expect(seen).toEqual(['raise', 'clear']);
+  });
+});
+
+describe('Ingest: items a sink refuses for good', () => {
+  const quiet = createLogger({ name: 'test', level: 'silent' });
+  const topic = 'ce/v1/site-a/telemetry';
+
+  it('dead-letters exactly the items the series store refuses (INGEST_STORE_REFUSED, the store\'s reason, the item as it came), writes the rest and keeps draining', async () => {
+    const dir = tempDir('ingest-');
+    const db = openCloudDb(path.join(dir, 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 1 << 20, maxFutureMs: 300_000, writeBatch: 50, lingerMs: 0 }, quiet, new Registry());
+    const store = new SqliteStore(path.join(dir, 'series.db'));
+    await store.init();
+    ingest.addSink(seriesSink(store));
+    ingest.addSink(eventsSink(db));
+    ingest.start();
+    const T = Date.now() - 3600_000;
+    const reading = (seq: number, pm25: number | string, site = 'site-a', station = 's1') => ({ id: newMessageId(), seq, ts: T + seq * 1000, kind: 'telemetry', m: 'air', tags: { station }, fields: { pm25 } });
+    ingest.accept(topic, batch([reading(1, 10)]));
+    await ingest.flush();
+    // a schema-valid item the store refuses (pm25 is a float in "air"), in a batch with good ones
+    const bad = reading(3, 'n/a');
+    ingest.accept(topic, batch([reading(2, 11), bad, reading(4, 12)]));
+    // later readings from other sites, some sharing its write batches
+    for (let s = 0; s < 4; s++) {
+      const site = `site-${'bcde'[s]}`;
+      for (let k = 0; k < 10; k++) ingest.accept(`ce/v1/${site}/telemetry`, batch(Array.from({ length: 10 }, (_, i) => reading(k * 10 + i + 1, 100 + i, site, `st-${k}`)), site));
+    }
+    await ingest.flush();
+    expect(ingest.spoolDepth()).toBe(0);
+    expect(ingest.healthy).toBe(true);
+    const dls = ingest.deadLetters.list({ code: 'INGEST_STORE_REFUSED' });
+    expect(dls).toHaveLength(1);
+    expect(dls[0]).toMatchObject({ topic, site: 'site-a' });
+    expect(dls[0].reason).toMatch(/field type conflict: input field "pm25" on measurement "air" is type string, already exists as type float/);
+    expect(JSON.parse(dls[0].payload!)).toEqual(bad);
+    expect((await ingest.counts())['rejected.INGEST_STORE_REFUSED']).toBe(1);
+    const r = await store.query({ measurement: 'air', fields: ['pm25'], from: T, to: T + 3600_000, windowMs: 3600_000, agg: 'count' });
+    expect(r.series[0].values[0][1]).toBe(3 + 400);
+    await ingest.stop();
+    await store.close();
+  });
+
+  it('isolates refused items by splitting the batch when the sink cannot say which, keeping spool order for an ordered sink; a transient error is still retried', async () => {
+    const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 1 << 20, maxFutureMs: 300_000, writeBatch: 64, lingerMs: 0 }, quiet, new Registry());
+    const poison = new Set([5, 17, 18, 40]);
+    const written: number[] = [];
+    let transient = 1;
+    let calls = 0;
+    ingest.addSink({
+      name: 'ordered', kinds: ['telemetry'],
+      write: async (items) => {
+        calls++;
+        if (transient > 0) { transient--; throw new Error('connection refused'); }
+        if (items.some((i) => poison.has(i.item.seq))) throw Object.assign(new Error('refused for good'), { permanent: true });
+        written.push(...items.map((i) => i.item.seq));
+      },
+    });
+    for (let m = 0; m < 6; m++) ingest.accept(topic, batch(Array.from({ length: 10 }, (_, i) => item(m * 10 + i + 1))));
+    ingest.start();
+    await new Promise<void>((resolve) => ingest.once('drained', resolve));
+    await ingest.stop();
+    expect(written).toEqual(Array.from({ length: 60 }, (_, i) => i + 1).filter((s) => !poison.has(s)));
+    const dls = ingest.deadLetters.list({ code: 'INGEST_STORE_REFUSED' });
+    expect(dls.map((d) => JSON.parse(d.payload!).seq).sort((a, b) => a - b)).toEqual([5, 17, 18, 40]);
+    expect(dls.every((d) => d.reason === 'refused for good')).toBe(true);
+    expect(ingest.spoolDepth()).toBe(0);
+    expect(calls).toBeLessThan(40);
+  });
+
+  it('a parsed-items cache entry of a rolled-back spool transaction is never served for a later row', async () => {
+    const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 4 << 20, maxFutureMs: 300_000, writeBatch: 50_000, lingerMs: 0 }, quiet, new Registry());
+    const got = new Set<string>();
+    ingest.addSink({ name: 'rec', anyOrder: true, kinds: ['telemetry'], write: async (items) => { for (const i of items) got.add(i.item.id); } });
+    const admitted = new Set<string>();
+    const send = (stream: string, items: Array<ReturnType<typeof item>>) => {
+      ingest.accept(topic, Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream, sentAt: Date.now(), items })));
+      for (const i of items) admitted.add(i.id);
+    };
+    // 99 rows of 2,000 items: the in-memory cache of parsed items is nearly full
+    for (let m = 0; m < 99; m++) send('stream-0001', Array.from({ length: 2000 }, (_, i) => item(m * 2000 + i + 1)));
+    // the next spool transaction fails after its row went in (the dedupe table refuses): rolled back, not acknowledged
+    db.exec("CREATE TRIGGER fail_seen BEFORE INSERT ON ingest_seen BEGIN SELECT RAISE(ABORT, 'injected: disk full'); END");
+    const lost = item(1);
+    expect(() => ingest.accept(topic, Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream: 'stream-lost', sentAt: Date.now(), items: [lost] })))).toThrow(/could not store message durably/);
+    db.exec('DROP TRIGGER fail_seen');
+    // the next row gets the rolled-back row's rowid, and no longer fits in the cache
+    send('stream-0002', Array.from({ length: 2000 }, (_, i) => item(i + 1)));
+    await ingest.flush();
+    expect(ingest.spoolDepth()).toBe(0);
+    expect(got.has(lost.id)).toBe(false); // never acknowledged: the edge sends it again
+    expect(got.size).toBe(admitted.size);
+    for (const id of admitted) if (!got.has(id)) throw new Error(`admitted item ${id} never reached the sink`);
   });
 });

@@ -2,8 +2,8 @@ import { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { CodedError, errMessage } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import { checkers, type Item } from '../../protocol/schemas.ts';
-import { parseTopic } from '../../protocol/topics.ts';
+import { CHANNEL_OF_KIND, checkers, type Item } from '../../protocol/schemas.ts';
+import { parseTopic, topics } from '../../protocol/topics.ts';
 import { schemaError, validateItem } from '../../protocol/validate.ts';
 import type { CloudDb } from '../db.ts';
 import { DeadLetters } from './dead-letters.ts';
@@ -35,8 +35,32 @@ export interface IngestSink {
    * strictly in spool order, and after a failed write no later batch until that one was retried.
    */
   readonly anyOrder?: boolean;
+  /**
+   * Take the items. Reject to keep them spooled: they are retried (with backoff) — unless the
+   * error is a `PermanentWriteError`, which says some items can never be taken.
+   */
   write(items: SpooledItem[]): Promise<void>;
 }
+
+/**
+ * What a sink throws when retrying cannot help: its backing store refuses some items for good
+ * (`StoreRefusedError` from cloud/store has this shape). Ingest then isolates the refused items —
+ * those named in `refused` (indices into the items of that write) at once, else by writing the
+ * `suspects` apart (anyOrder sinks only), else by halving the batch — dead-letters each with code
+ * INGEST_STORE_REFUSED and the sink's reason, and writes the rest. Every other error is transient.
+ */
+export interface PermanentWriteError extends Error {
+  readonly permanent: true;
+  readonly refused?: ReadonlyArray<{ index: number; reason: string }>;
+  readonly suspects?: readonly number[];
+}
+export function isPermanentWriteError(err: unknown): err is PermanentWriteError {
+  return err instanceof Error && (err as { permanent?: unknown }).permanent === true;
+}
+
+type Row = { rowid: number; site: string; received: number };
+type RowItem = SpooledItem & { rowid: number };
+interface Refused { item: RowItem; reason: string }
 
 /** Per sink (by index): did a batch's write reach it, in order? Later batches of a drain wait on it. */
 type Outcomes = Array<Promise<boolean>>;
@@ -72,9 +96,15 @@ export class Ingest extends EventEmitter {
   private failures = 0;
   private sinkHealthy = true;
   private readonly m;
-  /** Items of recently spooled rows, already parsed (rowid → items), so the drain need not parse them again. */
+  /**
+   * Items of recently spooled rows, already parsed (rowid → items), so the drain need not parse
+   * them again. An entry is added only once its spool transaction committed (`pendingParsed`
+   * holds it until then): a rolled-back row's rowid is given to the next row, which must never
+   * be served the rolled-back row's items.
+   */
   private readonly parsed = new Map<number, Item[]>();
   private parsedCount = 0;
+  private pendingParsed?: { rowid: number; items: Item[] };
 
   constructor(private readonly db: CloudDb, private readonly opts: IngestOptions, private readonly log: Logger, registry: Registry) {
     super();
@@ -139,11 +169,22 @@ export class Ingest extends EventEmitter {
    */
   accept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
     let result!: AcceptResult;
+    this.pendingParsed = undefined;
     try {
       this.db.transaction(() => { result = this.acceptTx(topic, payload, authSite); this.seen.flush(); })();
     } catch (err) {
       this.seen.reset();
+      this.pendingParsed = undefined; // its rowid was rolled back with the row
       throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
+    }
+    const p = this.pendingParsed as { rowid: number; items: Item[] } | undefined;
+    if (p) {
+      // committed: hand the parsed items to the drain in memory (bounded); after a restart it parses the spool
+      this.pendingParsed = undefined;
+      if (this.parsedCount + p.items.length <= MAX_PARSED_IN_MEMORY) {
+        this.parsed.set(p.rowid, p.items);
+        this.parsedCount += p.items.length;
+      }
     }
     if (result.ok && result.accepted > 0) this.scheduleDrain();
     return result;
@@ -204,11 +245,7 @@ export class Ingest extends EventEmitter {
     if (accepted) {
       // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
       const r = this.st.spool.run(parsed.site, now, accepted, accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ items: admitted })));
-      // Hand the parsed items to the drain in memory (bounded); after a restart it parses the spool.
-      if (this.parsedCount + accepted <= MAX_PARSED_IN_MEMORY) {
-        this.parsed.set(Number(r.lastInsertRowid), admitted);
-        this.parsedCount += accepted;
-      }
+      this.pendingParsed = { rowid: Number(r.lastInsertRowid), items: admitted };
     }
     this.m.items.inc({ result: 'accepted' }, accepted);
     if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
@@ -286,7 +323,7 @@ export class Ingest extends EventEmitter {
    * so it sees batches in spool order even while two are in flight or one is retried.
    * Resolves `outcomes[k]` for every sink, whatever happens.
    */
-  private async deliver(rows: Array<{ rowid: number; site: string; received: number }>, prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
+  private async deliver(rows: Row[], prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
     try {
       return await this.deliverTo(rows, prev, outcomes);
     } finally {
@@ -294,14 +331,15 @@ export class Ingest extends EventEmitter {
     }
   }
 
-  private async deliverTo(rows: Array<{ rowid: number; site: string; received: number }>, prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
-    const items: Array<SpooledItem & { rowid: number }> = [];
+  private async deliverTo(rows: Row[], prev: Outcomes | undefined, outcomes: Outcome[]): Promise<boolean> {
+    const items: RowItem[] = [];
     for (const r of rows) {
       const cached = this.parsed.get(r.rowid);
-      const list = cached ?? (JSON.parse((this.st.body.get(r.rowid) as Buffer).toString('utf8')) as { items: Item[] }).items;
+      const list = cached ?? this.spooledItems(r.rowid);
       for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item });
     }
     const keep = new Set<number>();
+    const refused: Refused[] = [];
     let allOk = true;
     for (const [k, sink] of this.sinks.entries()) {
       const mine = items.filter((i) => sink.kinds.includes(i.item.kind));
@@ -321,9 +359,13 @@ export class Ingest extends EventEmitter {
       if (!mine.length) continue;
       const end = this.m.writeSeconds.startTimer({ sink: sink.name });
       try {
-        await sink.write(mine);
+        const out = await this.writeIsolating(sink, mine);
         end();
-        this.m.written.inc({ sink: sink.name }, mine.length);
+        this.m.written.inc({ sink: sink.name }, mine.length - out.length);
+        if (out.length) {
+          refused.push(...out);
+          this.log.warn({ sink: sink.name, refused: out.length, of: mine.length, code: 'INGEST_STORE_REFUSED', reason: out[0].reason, site: out[0].item.site }, 'items refused for good by a sink; dead-lettered, the rest written');
+        }
         outcomes[k].resolve(true);
       } catch (err) {
         end();
@@ -337,6 +379,17 @@ export class Ingest extends EventEmitter {
     }
     this.sinkHealthy = allOk;
     this.db.transaction(() => {
+      // Refused items of rows that stay are refused again when their row is retried.
+      const bodies = new Map<number, Item[]>();
+      for (const { item: r, reason } of refused) {
+        if (keep.has(r.rowid)) continue;
+        // the item as the site sent it (the spool row's copy: sinks may have extended the parsed one)
+        let list = bodies.get(r.rowid);
+        if (!list) { list = this.spooledItems(r.rowid); bodies.set(r.rowid, list); }
+        const original = list.find((i) => i.id === r.item.id && i.seq === r.item.seq) ?? r.item;
+        this.deadLetters.add(topics.channel(r.site, CHANNEL_OF_KIND[r.item.kind]), r.site, 'INGEST_STORE_REFUSED', reason, JSON.stringify(original));
+        this.m.rejected.inc({ code: 'INGEST_STORE_REFUSED' });
+      }
       for (const r of rows) {
         if (keep.has(r.rowid)) continue;
         this.st.del.run(r.rowid);
@@ -346,6 +399,42 @@ export class Ingest extends EventEmitter {
     })();
     if (allOk) this.emit('written', items.length);
     return allOk;
+  }
+
+  /** The items of a spool row, parsed from its stored body. */
+  private spooledItems(rowid: number): Item[] {
+    return (JSON.parse((this.st.body.get(rowid) as Buffer).toString('utf8')) as { items: Item[] }).items;
+  }
+
+  /**
+   * Write `items` to the sink; when it refuses some for good (`PermanentWriteError`), find exactly
+   * which and write the others. Resolves to the refused items with the sink's reasons; rejects
+   * (all items stay spooled) on a transient error. Items named in `refused` are taken at their
+   * word; otherwise the batch is split — the `suspects` apart from the rest for an anyOrder sink,
+   * else in halves, in spool order — until each refused item stands alone.
+   */
+  private async writeIsolating(sink: IngestSink, items: RowItem[]): Promise<Refused[]> {
+    try {
+      await sink.write(items);
+      return [];
+    } catch (err) {
+      if (!isPermanentWriteError(err)) throw err;
+      const named = new Map<number, string>();
+      for (const r of err.refused ?? []) if (Number.isInteger(r.index) && r.index >= 0 && r.index < items.length) named.set(r.index, String(r.reason));
+      if (items.length === 1) return [{ item: items[0], reason: named.get(0) ?? errMessage(err) }];
+      if (named.size) {
+        const out: Refused[] = [...named].map(([i, reason]) => ({ item: items[i], reason }));
+        const rest = items.filter((_, i) => !named.has(i));
+        return rest.length ? out.concat(await this.writeIsolating(sink, rest)) : out;
+      }
+      const suspects = new Set(sink.anyOrder ? (err.suspects ?? []).filter((i) => Number.isInteger(i) && i >= 0 && i < items.length) : []);
+      const parts = suspects.size > 0 && suspects.size < items.length
+        ? [items.filter((_, i) => !suspects.has(i)), items.filter((_, i) => suspects.has(i))]
+        : [items.slice(0, items.length >> 1), items.slice(items.length >> 1)];
+      const out: Refused[] = [];
+      for (const part of parts) out.push(...(await this.writeIsolating(sink, part)));
+      return out;
+    }
   }
 
   async stop(): Promise<void> {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { CodedError } from '../../lib/errors.ts';
 import { migrate, type SchemaComponent } from '../migrations.ts';
-import { NAME_RE, type Point, type SeriesQuery, type SeriesResult, type SeriesStore, type Value } from './types.ts';
+import { NAME_RE, StoreRefusedError, fieldType, pointProblem, typeConflict, type FieldType, type Point, type Refusal, type SeriesQuery, type SeriesResult, type SeriesStore, type Value } from './types.ts';
 
 /**
  * The schema of series.db as the `series` component of the cloud's one migration mechanism
@@ -41,6 +41,13 @@ export const SERIES_SCHEMA: SchemaComponent = {
  * so one machine runs the whole system with nothing else installed. A narrow table
  * (one row per series, field and time) with the same idempotent overwrite semantics
  * as InfluxDB; aggregation windows are computed in SQL.
+ *
+ * It refuses what InfluxDB refuses, the way InfluxDB does (a partial write: the other points are
+ * written, then a `StoreRefusedError` names the refused ones with the reason):
+ * the checks of `pointProblem`, and a field value whose type differs from the type the field
+ * has in its measurement — the first type written wins, as InfluxDB does per shard (this store
+ * keeps it for good, it has no shards). The type of a field already stored is read from its
+ * samples (any one: this store never lets a second type in), then cached.
  */
 export class SqliteStore implements SeriesStore {
   readonly kind = 'sqlite';
@@ -49,7 +56,10 @@ export class SqliteStore implements SeriesStore {
   private st!: {
     insertSeries: Database.Statement;
     upsert: Database.Statement;
+    fieldType: Database.Statement;
   };
+  /** `measurement \0 field` → the field's type there (only types committed to the file). */
+  private readonly fieldTypes = new Map<string, FieldType>();
 
   constructor(private readonly file: string) {}
 
@@ -67,6 +77,7 @@ export class SqliteStore implements SeriesStore {
     this.st = {
       insertSeries: this.db.prepare('INSERT INTO series (measurement, key, tags) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET key = key RETURNING id'),
       upsert: this.db.prepare('INSERT INTO samples (series, field, time, value, bool) VALUES (?, ?, ?, ?, ?) ON CONFLICT(series, field, time) DO UPDATE SET value = excluded.value, bool = excluded.bool'),
+      fieldType: this.db.prepare("SELECT CASE WHEN x.bool THEN 'boolean' WHEN typeof(x.value) = 'text' THEN 'string' ELSE 'float' END AS type FROM series s JOIN samples x ON x.series = s.id AND x.field = ? WHERE s.measurement = ? LIMIT 1").pluck(),
     };
   }
 
@@ -84,13 +95,53 @@ export class SqliteStore implements SeriesStore {
     return id;
   }
 
+  /** The type `field` has in `measurement` in the file, if it has one. */
+  private storedType(key: string, measurement: string, field: string): FieldType | undefined {
+    let t = this.fieldTypes.get(key);
+    if (t === undefined) {
+      t = this.st.fieldType.get(field, measurement) as FieldType | undefined;
+      if (t !== undefined) this.fieldTypes.set(key, t);
+    }
+    return t;
+  }
+
+  /**
+   * What InfluxDB would refuse in this write, point by point. A field new to its measurement takes
+   * the type of its first point in the write (`batch`), as in InfluxDB; a refused point sets none.
+   */
+  private refusals(points: Point[], batch: Map<string, FieldType>): Refusal[] {
+    const refused: Refusal[] = [];
+    for (let i = 0; i < points.length; i++) {
+      const p = points[i];
+      let reason = pointProblem(p);
+      const fresh: Array<[string, FieldType]> = [];
+      if (!reason) {
+        for (const f in p.fields) {
+          const key = `${p.measurement}\u0000${f}`;
+          const type = fieldType(p.fields[f]);
+          const known = batch.get(key) ?? this.storedType(key, p.measurement, f);
+          if (known === undefined) fresh.push([key, type]);
+          else if (known !== type) { reason = typeConflict(p.measurement, f, type, known); break; }
+        }
+      }
+      if (reason) refused.push({ index: i, reason });
+      else for (const [key, type] of fresh) batch.set(key, type);
+    }
+    return refused;
+  }
+
   async write(points: Point[]): Promise<void> {
+    const batch = new Map<string, FieldType>();
+    const refused = this.refusals(points, batch);
+    // Like InfluxDB's partial write: the other points are written, then the refused ones are named.
+    const out = new Set(refused.map((r) => r.index));
+    const ok = out.size ? points.filter((_, i) => !out.has(i)) : points;
     // Series ids cached during a write are valid only if it commits: after a rollback their rows
     // are gone, and a retry must not write samples under ids that no series (or another one) has.
     const added: string[] = [];
     try {
       this.db.transaction(() => {
-        for (const p of points) {
+        for (const p of ok) {
           const sid = this.seriesId(p, added);
           for (const [f, v] of Object.entries(p.fields)) this.st.upsert.run(sid, f, p.time, typeof v === 'boolean' ? (v ? 1 : 0) : v, typeof v === 'boolean' ? 1 : 0);
         }
@@ -99,6 +150,9 @@ export class SqliteStore implements SeriesStore {
       for (const key of added) this.seriesIds.delete(key);
       throw err;
     }
+    // committed: the types this write gave new fields are the fields' types now
+    for (const [key, type] of batch) this.fieldTypes.set(key, type);
+    if (refused.length) throw new StoreRefusedError(`the embedded series store refused ${refused.length} of ${points.length} points (the others were written): ${refused[0].reason}`, refused);
   }
 
   async query(q: SeriesQuery): Promise<SeriesResult> {
