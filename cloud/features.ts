@@ -11,5 +11,6 @@ export async function allCloudFeatures(config: CloudConfig, configDir = process.
   if (config.gbfs) features.push((await import('./gbfs/feature.ts')).gbfsFeature(config.gbfs, configDir));
   if (config.models) features.push((await import('./models/feature.ts')).modelsFeature(config.models, configDir));
   if (config.alerts) features.push((await import('./alerts/feature.ts')).alertsFeature(config.alerts));
+  if (config.hj212) features.push((await import('./hj212/feature.ts')).hj212Feature(config.hj212));
   return features;
 }

@@ -18,6 +18,8 @@ import { openCloudDb, type CloudDb } from '../db.ts';
 import { DeviceRegistry } from '../devices/registry.ts';
 import { gbfsSink } from '../gbfs/feature.ts';
 import { GbfsStationStore, type BikeTelemetryLike } from '../gbfs/store.ts';
+import { hj212Feature } from '../hj212/feature.ts';
+import { HJ212_SCHEMA } from '../hj212/schema.ts';
 import { modelsFeature } from '../models/feature.ts';
 import { MODELS_SCHEMA } from '../models/schema.ts';
 import { SqliteStore } from '../store/sqlite-store.ts';
@@ -245,6 +247,61 @@ sinkConformance(seriesSinkCase('series → embedded SQLite store (series.db)', a
         faults: [
           triggerFault(file, 'model_site_stats insert aborts at cam-c\'s stats (SQLite trigger)', `BEFORE INSERT ON model_site_stats WHEN NEW.site = 'cam-c'`),
           triggerFault(file, 'the rollout site update for cam-d aborts (SQLite trigger)', "BEFORE UPDATE ON model_rollout_sites WHEN NEW.site = 'cam-d'"),
+          lockFault(file),
+        ],
+        close: async () => { await feature.stop?.(); db.close(); },
+      };
+    },
+  });
+}
+
+// ---- hj212 feature: hj212 telemetry → records per (MN, period, DataTime) + upstream outboxes; cmdres → command answers
+{
+  const MN1 = 'MN0000000000000000000001', MN2 = 'MN0000000000000000000002';
+  const hour = (mn: string, i: number, code: string, fields: Record<string, unknown>) => ({ kind: 'telemetry', ts: T0 + i * 3600_000, m: 'hj212', tags: { station: mn, pollutant: code === 'a21026' ? 'SO2' : 'O2', code, period: 'hour' }, fields: { qc: 'ok', ...fields } });
+  const items = [
+    ...spooled('env-north', T0 + 10_000, [
+      hour(MN1, 0, 'a21026', { avg: 20, min: 18, max: 25, flag: 'N', zsAvg: 24, o2: 9, zsSource: 'computed' }),
+      hour(MN1, 0, 'a19001', { avg: 9, flag: 'N' }),
+      hour(MN1, 1, 'a21026', { avg: 40, flag: 'D' }),
+      { kind: 'telemetry', ts: T0, m: 'air', tags: { station: 's1' }, fields: { pm25: 3 } }, // not hj212: ignored
+      { kind: 'cmdres', ts: T0 + 5000, cmdId: 'cmd-1', ok: true, result: { mn: MN1, cn: '1012', qnRtn: 1, exeRtn: 1 } },
+    ]),
+    ...spooled('env-north', T0 + 20_000, [
+      hour(MN1, 1, 'a19001', { avg: 10, flag: 'N' }),
+      { kind: 'telemetry', ts: T0 + 60_000, m: 'hj212', tags: { station: MN2, pollutant: 'SO2', code: 'a21026', period: 'min' }, fields: { avg: 5, flag: 'N', qc: 'ok' } },
+      hour(MN1, 0, 'a21026', { avg: 21, min: 18, max: 25, flag: 'N', resent: true }), // re-sent by the logger: same record, newer item wins
+      { kind: 'cmdres', ts: T0 + 6000, cmdId: 'cmd-unknown', ok: false, result: { code: 'HJ212_TIMEOUT' } }, // no such command: ignored
+      { kind: 'cmdres', ts: T0 + 7000, cmdId: 'cmd-2', ok: false, result: { code: 'HJ212_TIMEOUT', message: 'logger did not answer' } },
+    ], 20),
+  ];
+  const config = {
+    enterprises: [{ id: 'e1', name: '某热电有限公司', outlets: [{ id: 'DA001', name: '1号锅炉排放口', mn: MN1, kind: 'gas', o2Ref: 6, limits: { a21026: 35 } }, { id: 'DA002', name: '2号锅炉排放口', mn: MN2, kind: 'gas' }] }],
+    upstreams: [
+      { id: 'province', host: '127.0.0.1', port: 9, revision: '2017', password: 'pw' },
+      { id: 'nation', host: '127.0.0.1', port: 9, revision: '2017', password: 'pw', stations: [MN1], periods: ['hour'] },
+    ],
+  };
+  sinkConformance({
+    name: 'hj212 → records, upstream outboxes and command answers (cloud.db)',
+    items,
+    async open(dir) {
+      const db = cloudDb(dir, [HJ212_SCHEMA]);
+      const file = path.join(dir, 'cloud.db');
+      const feature = hj212Feature(config);
+      const [sink] = feature.sinks!(ctxOf(db, dir));
+      for (const id of ['cmd-1', 'cmd-2']) db.prepare("INSERT OR IGNORE INTO hj212_commands (id, mn, site, action, cn, cp, by, at, state) VALUES (?, ?, 'env-north', 'clock.set', '1012', '{}', 'ops', ?, 'sent')").run(id, MN1, T0);
+      return {
+        sink,
+        read: async () => ({
+          records: db.prepare('SELECT * FROM hj212_records ORDER BY mn, period, ts').all(),
+          outbox: db.prepare('SELECT upstream, mn, period, ts, state, attempts, resent FROM hj212_outbox ORDER BY upstream, mn, period, ts').all(),
+          commands: db.prepare('SELECT id, state, ok, result, answered_at FROM hj212_commands ORDER BY id').all(),
+        }),
+        faults: [
+          triggerFault(file, 'the record insert aborts at the second hour (SQLite trigger)', `BEFORE INSERT ON hj212_records WHEN NEW.ts = ${T0 + 3600_000}`),
+          triggerFault(file, "the outbox insert for MN2's minute record aborts (SQLite trigger)", "BEFORE INSERT ON hj212_outbox WHEN NEW.period = 'min'"),
+          triggerFault(file, 'the command answer update aborts (SQLite trigger)', "BEFORE UPDATE ON hj212_commands WHEN NEW.id = 'cmd-2'"),
           lockFault(file),
         ],
         close: async () => { await feature.stop?.(); db.close(); },
