@@ -3,7 +3,7 @@ import net from 'node:net';
 import tls from 'node:tls';
 import { Aedes, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { Counter, type Registry } from 'prom-client';
-import { CodedError, errMessage } from '../../lib/errors.ts';
+import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { isValidSiteId, topics } from '../../protocol/topics.ts';
 import type { DeviceRegistry } from '../devices/registry.ts';
@@ -133,14 +133,12 @@ export class EmbeddedBroker {
       return done(new Error(`site ${site} may not publish to ${packet.topic}`));
     }
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
-    try {
-      this.ingest.accept(packet.topic, payload, site);
-    } catch (err) {
-      // Spool failed: refuse, so the edge keeps the row and retries after reconnect.
-      this.log.error({ err: errMessage(err) }, 'ingest spool failed; refusing publish');
-      return done(err as Error);
-    }
-    done();
+    // Spool full (after waiting up to ingest.spoolCap.holdMs for room) or failed: refuse, so the
+    // edge keeps the row and retries after reconnect. (Ingest logs a full spool once per episode.)
+    this.ingest.admit(packet.topic, payload, site, (err) => {
+      if (err && !isCoded(err, 'INGEST_SPOOL_FULL')) this.log.error({ err: errMessage(err) }, 'ingest spool failed; refusing publish');
+      done(err ?? null);
+    });
   }
 
   async listen(): Promise<void> {

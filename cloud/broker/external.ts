@@ -1,5 +1,5 @@
 import mqtt, { type MqttClient } from 'mqtt';
-import { errMessage } from '../../lib/errors.ts';
+import { errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { topics } from '../../protocol/topics.ts';
 import type { Ingest } from '../ingest/ingest.ts';
@@ -35,13 +35,15 @@ export class ExternalBrokerIngest {
     });
     this.client = client;
     client.handleMessage = (packet, callback) => {
-      try {
-        this.ingest.accept(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload));
-        callback();
-      } catch (err) {
-        this.log.error({ err: errMessage(err) }, 'ingest spool failed; dropping connection without acknowledging');
+      // Spool full (after waiting up to ingest.spoolCap.holdMs for room) or failed: no PUBACK; the
+      // connection is dropped so the broker keeps the message in our session and redelivers it.
+      const stream = client.stream;
+      this.ingest.admit(packet.topic, Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), undefined, (err) => {
+        if (stream !== client.stream) return; // reconnected while held: the broker redelivers it (a duplicate then)
+        if (!err) return callback();
+        if (!isCoded(err, 'INGEST_SPOOL_FULL')) this.log.error({ err: errMessage(err) }, 'ingest spool failed; dropping connection without acknowledging');
         client.stream.destroy();
-      }
+      });
     };
     client.on('connect', (ack) => {
       if (!ack.sessionPresent) client.subscribe(filter, { qos: 1 }, (err) => err && this.log.error({ err: err.message }, 'ingest subscription failed'));

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
-import { CodedError, errMessage } from '../../lib/errors.ts';
+import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { CHANNEL_OF_KIND, checkers, type Item } from '../../protocol/schemas.ts';
 import { parseTopic, topics } from '../../protocol/topics.ts';
@@ -17,6 +17,31 @@ export interface IngestOptions {
   writeBatch: number;
   /** How long new rows may wait to fill a batch, ms. */
   lingerMs: number;
+  /**
+   * When a message counts as stored (`ingest.durability`): `process` (default) — WAL +
+   * synchronous=NORMAL, survives kill -9 of the cloud; `power` — synchronous=FULL, the WAL is
+   * fsynced at every commit, so a PUBACK never precedes stable storage (survives power loss).
+   * Set on the cloud.db connection, so it holds for every table of it.
+   */
+  durability?: 'process' | 'power';
+  /**
+   * The spool's bound (`ingest.spoolCap`): at `bytes` spooled payload bytes or `items` spooled
+   * items (0 = no bound of that kind) new messages are refused, not acknowledged, until the sinks
+   * took enough — nothing spooled is ever deleted for room. `holdMs`: how long `admit` lets a
+   * publish that finds the spool full wait for room before refusing it.
+   */
+  spoolCap?: { bytes?: number | string; items?: number; holdMs?: number };
+}
+
+export const DEFAULT_SPOOL_CAP = { bytes: '2GiB', items: 10_000_000, holdMs: 2000 } as const;
+
+/** Sizes like 512MiB, 2GB, or plain bytes (the edge's outbox cap takes the same). */
+export function parseSize(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = /^\s*([0-9.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(v);
+  if (!m) throw new CodedError('CONFIG_INVALID', `size ${JSON.stringify(v)} must look like 512MiB, 2GB or a number of bytes`);
+  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
 }
 
 export interface SpooledItem { site: string; received: number; item: Item }
@@ -58,7 +83,7 @@ export function isPermanentWriteError(err: unknown): err is PermanentWriteError 
   return err instanceof Error && (err as { permanent?: unknown }).permanent === true;
 }
 
-type Row = { rowid: number; site: string; received: number };
+type Row = { rowid: number; site: string; received: number; items: number; bytes: number };
 type RowItem = SpooledItem & { rowid: number };
 interface Refused { item: RowItem; reason: string }
 
@@ -104,18 +129,29 @@ export class Ingest extends EventEmitter {
    */
   private readonly parsed = new Map<number, Item[]>();
   private parsedCount = 0;
-  private pendingParsed?: { rowid: number; items: Item[] };
+  private pendingParsed?: { rowid: number; items: Item[]; bytes: number };
+  /** What the spool holds (payload bytes, items): counted at start, then kept as rows come and go. */
+  private spooled = { bytes: 0, items: 0 };
+  private readonly cap: { bytes: number; items: number; holdMs: number };
+  /** `admit` calls waiting for room in a full spool. */
+  private readonly roomWaiters = new Set<() => void>();
+  private fullSince = 0;
 
   constructor(private readonly db: CloudDb, private readonly opts: IngestOptions, private readonly log: Logger, registry: Registry) {
     super();
     this.deadLetters = new DeadLetters(db);
     this.seen = new SeenRanges(db);
+    // synchronous is per connection: one setting for everything cloud.db holds (WAL is set on open)
+    db.pragma(`synchronous = ${opts.durability === 'power' ? 'FULL' : 'NORMAL'}`);
+    const cap = { ...DEFAULT_SPOOL_CAP, ...opts.spoolCap };
+    this.cap = { bytes: parseSize(cap.bytes), items: cap.items, holdMs: cap.holdMs };
     this.st = {
       spool: db.prepare('INSERT INTO ingest_spool (site, received, items, body) VALUES (?, ?, ?, ?)'),
-      peek: db.prepare('SELECT rowid, site, received, items FROM ingest_spool WHERE rowid > ? ORDER BY rowid LIMIT 256'),
+      peek: db.prepare('SELECT rowid, site, received, items, length(body) AS bytes FROM ingest_spool WHERE rowid > ? ORDER BY rowid LIMIT 256'),
       body: db.prepare('SELECT body FROM ingest_spool WHERE rowid = ?').pluck(),
       del: db.prepare('DELETE FROM ingest_spool WHERE rowid = ?'),
       depth: db.prepare('SELECT coalesce(sum(items), 0) AS n FROM ingest_spool'),
+      size: db.prepare('SELECT coalesce(sum(length(body)), 0) AS bytes, coalesce(sum(items), 0) AS items FROM ingest_spool'),
       // Status is ordered by arrival: a last will carries the time the site connected, not when it dropped.
       status: db.prepare('INSERT INTO site_status (site, online, ts, received, health) VALUES (?, ?, ?, ?, ?) ON CONFLICT(site) DO UPDATE SET online = excluded.online, ts = excluded.ts, received = excluded.received, health = coalesce(excluded.health, health)'),
     };
@@ -129,8 +165,17 @@ export class Ingest extends EventEmitter {
       written: new Counter({ name: 'cityedge_ingest_written_total', help: 'items handed to sinks', labelNames: ['sink'], registers: reg }),
       sinkErrors: new Counter({ name: 'cityedge_ingest_sink_errors_total', help: 'failed sink writes (retried)', labelNames: ['sink'], registers: reg }),
       spool: new Gauge({ name: 'cityedge_ingest_spool_items', help: 'items waiting in the durable spool', registers: reg, collect() { this.set(self.spoolDepth()); } }),
+      spoolBytes: new Gauge({ name: 'cityedge_ingest_spool_bytes', help: 'payload bytes waiting in the durable spool (ingest.spoolCap.bytes bounds it)', registers: reg, collect() { this.set(self.spoolBytes()); } }),
+      spoolFull: new Gauge({ name: 'cityedge_ingest_spool_full', help: '1 while the spool is at its cap and new messages are refused', registers: reg, collect() { this.set(self.spoolFull() ? 1 : 0); } }),
+      refused: new Counter({ name: 'cityedge_ingest_refused_total', help: 'publishes refused, not acknowledged (the edge keeps them and retries), by reason: spool_full, spool_failed', labelNames: ['reason'], registers: reg }),
       writeSeconds: new Histogram({ name: 'cityedge_ingest_sink_write_seconds', help: 'sink write latency', labelNames: ['sink'], buckets: [0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5], registers: reg }),
     };
+    this.countSpool();
+  }
+
+  private countSpool(): void {
+    const r = this.st.size.get() as { bytes: number; items: number };
+    this.spooled = { bytes: r.bytes, items: r.items };
   }
 
   addSink(sink: IngestSink): void {
@@ -139,6 +184,23 @@ export class Ingest extends EventEmitter {
 
   spoolDepth(): number {
     return (this.st.depth.get() as { n: number }).n;
+  }
+
+  /** Payload bytes in the spool. */
+  spoolBytes(): number {
+    return this.spooled.bytes;
+  }
+
+  /** True while the spool is at its cap (`ingest.spoolCap`): new messages are refused. */
+  spoolFull(): boolean {
+    return (this.cap.bytes > 0 && this.spooled.bytes >= this.cap.bytes) || (this.cap.items > 0 && this.spooled.items >= this.cap.items);
+  }
+
+  /** Why the spool refuses messages now, in words; undefined when it does not. */
+  spoolFullReason(): string | undefined {
+    if (!this.spoolFull()) return undefined;
+    const { bytes, items } = this.spooled;
+    return `spool full (${bytes} bytes of ${this.cap.bytes || 'unbounded'}, ${items} items of ${this.cap.items || 'unbounded'}) since ${new Date(this.fullSince).toISOString()}: new messages are refused, not acknowledged (the sites keep them), until the sinks take what is spooled`;
   }
 
   get healthy(): boolean {
@@ -168,6 +230,62 @@ export class Ingest extends EventEmitter {
    * `authSite` is the site the broker authenticated, when known.
    */
   accept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
+    try {
+      return this.tryAccept(topic, payload, authSite);
+    } catch (err) {
+      this.m.refused.inc({ reason: isCoded(err, 'INGEST_SPOOL_FULL') ? 'spool_full' : 'spool_failed' });
+      throw err;
+    }
+  }
+
+  /**
+   * `accept` for a broker that can hold a publish before answering it: when the spool is full,
+   * wait up to `spoolCap.holdMs` for room (the drain frees it) and try once more. `done(err)`
+   * with the error that refuses the publish (then there must be no PUBACK), or `done()` when the
+   * message is spooled or dead-lettered. Synchronous when the spool has room.
+   */
+  admit(topic: string, payload: Buffer, authSite: string | undefined, done: (err?: Error) => void): void {
+    let failure: Error | undefined;
+    try {
+      this.tryAccept(topic, payload, authSite);
+    } catch (err) {
+      failure = err as Error;
+    }
+    if (!failure) return done();
+    if (!isCoded(failure, 'INGEST_SPOOL_FULL') || this.cap.holdMs <= 0) {
+      this.m.refused.inc({ reason: isCoded(failure, 'INGEST_SPOOL_FULL') ? 'spool_full' : 'spool_failed' });
+      return done(failure);
+    }
+    void this.waitForRoom(this.cap.holdMs).then(() => {
+      let again: Error | undefined;
+      try {
+        this.accept(topic, payload, authSite);
+      } catch (err) {
+        again = err as Error;
+      }
+      done(again);
+    });
+  }
+
+  private waitForRoom(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const wake = () => { clearTimeout(timer); this.roomWaiters.delete(wake); resolve(); };
+      const timer = setTimeout(wake, ms);
+      timer.unref?.();
+      this.roomWaiters.add(wake);
+    });
+  }
+
+  private tryAccept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
+    // At the cap, refuse before any work: nothing is admitted, the site keeps the message and
+    // sends it again. Status messages do not grow the spool and are still taken.
+    if (this.spoolFull() && !topic.endsWith('/status')) {
+      if (!this.fullSince) {
+        this.fullSince = Date.now();
+        this.log.warn({ code: 'INGEST_SPOOL_FULL', bytes: this.spooled.bytes, items: this.spooled.items, cap: this.cap }, 'spool full: refusing new messages (not acknowledged, the sites keep them) until the sinks take what is spooled');
+      }
+      throw new CodedError('INGEST_SPOOL_FULL', this.spoolFullReason() ?? 'spool full');
+    }
     let result!: AcceptResult;
     this.pendingParsed = undefined;
     try {
@@ -177,8 +295,10 @@ export class Ingest extends EventEmitter {
       this.pendingParsed = undefined; // its rowid was rolled back with the row
       throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
     }
-    const p = this.pendingParsed as { rowid: number; items: Item[] } | undefined;
+    const p = this.pendingParsed as { rowid: number; items: Item[]; bytes: number } | undefined;
     if (p) {
+      this.spooled.bytes += p.bytes;
+      this.spooled.items += p.items.length;
       // committed: hand the parsed items to the drain in memory (bounded); after a restart it parses the spool
       this.pendingParsed = undefined;
       if (this.parsedCount + p.items.length <= MAX_PARSED_IN_MEMORY) {
@@ -244,8 +364,9 @@ export class Ingest extends EventEmitter {
     // One spool row per message; when every item was admitted the payload is stored as it came.
     if (accepted) {
       // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
-      const r = this.st.spool.run(parsed.site, now, accepted, accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ items: admitted })));
-      this.pendingParsed = { rowid: Number(r.lastInsertRowid), items: admitted };
+      const body = accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ items: admitted }));
+      const r = this.st.spool.run(parsed.site, now, accepted, body);
+      this.pendingParsed = { rowid: Number(r.lastInsertRowid), items: admitted, bytes: body.length };
     }
     this.m.items.inc({ result: 'accepted' }, accepted);
     if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
@@ -308,8 +429,8 @@ export class Ingest extends EventEmitter {
   }
 
   /** Spool rows after `cursor` holding about `writeBatch` items. */
-  private nextBatch(cursor: number): Array<{ rowid: number; site: string; received: number; items: number }> {
-    const rows = this.st.peek.all(cursor) as Array<{ rowid: number; site: string; received: number; items: number }>;
+  private nextBatch(cursor: number): Row[] {
+    const rows = this.st.peek.all(cursor) as Row[];
     let n = 0;
     let k = 0;
     while (k < rows.length && (k === 0 || n + rows[k].items <= this.opts.writeBatch)) n += rows[k++].items;
@@ -393,12 +514,30 @@ export class Ingest extends EventEmitter {
       for (const r of rows) {
         if (keep.has(r.rowid)) continue;
         this.st.del.run(r.rowid);
-        const cached = this.parsed.get(r.rowid);
-        if (cached) { this.parsedCount -= cached.length; this.parsed.delete(r.rowid); }
       }
     })();
+    // committed: forget the rows' parsed items and count the room they leave
+    let freed = false;
+    for (const r of rows) {
+      if (keep.has(r.rowid)) continue;
+      const cached = this.parsed.get(r.rowid);
+      if (cached) { this.parsedCount -= cached.length; this.parsed.delete(r.rowid); }
+      this.spooled.bytes -= r.bytes;
+      this.spooled.items -= r.items;
+      freed = true;
+    }
+    if (freed && !this.spoolFull()) this.roomFreed();
     if (allOk) this.emit('written', items.length);
     return allOk;
+  }
+
+  /** The spool has room (again): wake held publishes. */
+  private roomFreed(): void {
+    if (this.fullSince) {
+      this.log.info({ bytes: this.spooled.bytes, items: this.spooled.items, fullForMs: Date.now() - this.fullSince }, 'spool has room again: taking new messages');
+      this.fullSince = 0;
+    }
+    for (const wake of [...this.roomWaiters]) wake();
   }
 
   /** The items of a spool row, parsed from its stored body. */
@@ -439,6 +578,7 @@ export class Ingest extends EventEmitter {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    for (const wake of [...this.roomWaiters]) wake(); // held publishes are answered (refused if still full)
     clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     while (this.draining) await new Promise((r) => setTimeout(r, 10));
