@@ -12,6 +12,7 @@ const modules: Array<() => Promise<CommandModule>> = [
   () => import('./commands/demo.ts'),
   () => import('./commands/device.ts'),
   () => import('./commands/token.ts'),
+  () => import('./commands/user.ts'),
   () => import('./commands/hj212.ts'),
   () => import('./commands/aqi.ts'),
   () => import('./commands/bikes.ts'),

@@ -92,7 +92,7 @@ export class Cloud {
     }
     ingest.start();
     for (const f of this.features) await f.start?.(this.ctx);
-    this.api = await buildApi(this.ctx, this.features.flatMap((f) => f.routes ?? []), { authFailures: cfg.security.authFailures });
+    this.api = await buildApi(this.ctx, this.features.flatMap((f) => f.routes ?? []), { authFailures: cfg.security.authFailures, console: cfg.console });
     const address = await this.api.listen({ host: cfg.http.host, port: cfg.http.port });
     this.httpUrl = address.replace('0.0.0.0', '127.0.0.1').replace('[::]', '127.0.0.1');
     this.log.info({ http: this.httpUrl, mqtt: this.mqttPort || cfg.broker.url, store: store.kind }, 'cloud running');

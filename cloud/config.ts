@@ -27,6 +27,7 @@ export const CloudConfigSchema = Type.Object({
   alerts: Type.Optional(Type.Unknown({ description: 'alert lifecycle: escalation, webhooks, MQTT topic (see cloud/alerts/README.md); validated by the alerts feature' })),
   gbfs: Type.Optional(Type.Unknown({ description: 'GBFS feeds (see cloud/gbfs/README.md); validated by the GBFS feature' })),
   models: Type.Optional(Type.Unknown({ description: 'model registry and rollouts (see cloud/models/README.md); validated by the models feature' })),
+  console: Type.Optional(Type.Unknown({ description: 'operator console at / : session expiry, Secure cookie, live stream polling (see README.md "Console"); validated by cloud/api/sessions.ts' })),
   hj212: Type.Optional(Type.Unknown({ description: 'HJ 212 supervision: enterprise/outlet registry, transmission effective rates, reports, flag corrections, upstream forwarding, remote commands (see cloud/hj212/README.md); validated by the hj212 feature' })),
   security: Type.Object({
     /**

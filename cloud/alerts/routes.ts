@@ -29,6 +29,8 @@ export const AlertSchema = Type.Object({
   escalatedAt: Type.Optional(Type.Integer()),
   ack: Type.Optional(Who),
   resolution: Type.Optional(Type.Object({ how: lit(['data', 'person'] as const), by: Type.String(), at: Type.Integer(), note: Type.Optional(Type.String()) })),
+  assignee: Type.Optional(Type.String({ description: 'the person the alert is assigned to' })),
+  comments: Type.Optional(Type.Integer({ description: 'comments in the history' })),
 }, { $id: 'Alert' });
 
 const History = Type.Array(Type.Object({
@@ -46,10 +48,16 @@ const ListQuery = Type.Object({
   to: Type.Optional(Type.String({ description: 'alerts first raised before this observed time' })),
   before: Type.Optional(Type.Integer({ minimum: 1, description: 'paging: ids below this' })),
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+  assignee: Type.Optional(Type.String({ maxLength: 128 })),
+  unresolved: Type.Optional(Type.Boolean({ description: 'only open and acknowledged alerts' })),
+  total: Type.Optional(Type.Boolean({ description: 'also count every alert matching the filter (`total` in the reply)' })),
 }, { additionalProperties: false });
 const IdParam = Type.Object({ id: Type.Integer({ minimum: 1 }) });
 const AckBody = Type.Object({ note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false });
 const ResolveBody = Type.Object({ note: Type.String({ minLength: 1, maxLength: 2000 }) }, { additionalProperties: false });
+const AssignBody = Type.Object({ assignee: Type.Union([Type.String({ minLength: 1, maxLength: 128 }), Type.Null()]), note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false });
+const CommentBody = Type.Object({ note: Type.String({ minLength: 1, maxLength: 4000 }) }, { additionalProperties: false });
+const BulkAckBody = Type.Object({ ids: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 1000 }), note: Type.Optional(Type.String({ maxLength: 2000 })) }, { additionalProperties: false });
 
 function who(req: FastifyRequest): string {
   if (!req.principal) throw new CodedError('API_UNAUTHORIZED', 'no API principal', { status: 401 });
@@ -85,5 +93,23 @@ export function alertRoutes(store: () => AlertStore) {
       config: { role: 'env' },
       schema: { tags: ['alerts'], summary: 'resolve an open or acknowledged alert by hand, with a note', security: bearer, params: IdParam, body: ResolveBody, response: { 200: Type.Object({ alert: one }), ...errors } },
     }, async (req) => ({ alert: store().resolve(req.params.id, who(req), req.body.note) }));
+
+    app.post<{ Params: Static<typeof IdParam>; Body: Static<typeof AssignBody> }>('/api/v1/alerts/:id/assign', {
+      config: { role: 'env' },
+      schema: { tags: ['alerts'], summary: 'assign an alert to a person (assignee null: unassign); any state', security: bearer, params: IdParam, body: AssignBody, response: { 200: Type.Object({ alert: one }), ...errors } },
+    }, async (req) => ({ alert: store().assign(req.params.id, who(req), req.body.assignee, req.body.note) }));
+
+    app.post<{ Params: Static<typeof IdParam>; Body: Static<typeof CommentBody> }>('/api/v1/alerts/:id/comments', {
+      config: { role: 'env' },
+      schema: { tags: ['alerts'], summary: 'comment on an alert (kept in its history)', security: bearer, params: IdParam, body: CommentBody, response: { 200: Type.Object({ alert: one }), ...errors } },
+    }, async (req) => ({ alert: store().comment(req.params.id, who(req), req.body.note) }));
+
+    app.post<{ Body: Static<typeof BulkAckBody> }>('/api/v1/alerts/ack', {
+      config: { role: 'env' },
+      schema: {
+        tags: ['alerts'], summary: 'acknowledge several open alerts; each that cannot be is reported with its code', security: bearer, body: BulkAckBody,
+        response: { 200: Type.Object({ results: Type.Array(Type.Object({ id: Type.Integer(), ok: Type.Boolean(), code: Type.Optional(Type.String()), message: Type.Optional(Type.String()) })) }), ...errors },
+      },
+    }, async (req) => ({ results: store().acknowledgeMany(req.body.ids, who(req), req.body.note) }));
   };
 }

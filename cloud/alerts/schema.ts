@@ -56,5 +56,22 @@ INSERT INTO alert_keys (site, rule, source, last_ts, last_seq)
   SELECT site, rule, source, max(coalesce(cleared_ts, last_ts)), 0 FROM alerts GROUP BY site, rule, source;
 `,
     },
+      {
+      version: 3,
+      name: 'assignment, comment count, change feed (alert_changes via triggers) for the console stream',
+      up: `
+ALTER TABLE alerts ADD COLUMN assignee TEXT;
+ALTER TABLE alerts ADD COLUMN comment_count INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX alerts_assignee ON alerts (assignee, id) WHERE assignee IS NOT NULL;
+CREATE INDEX alerts_open_id ON alerts (id) WHERE state != 'resolved';
+CREATE TABLE alert_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id INTEGER NOT NULL, at INTEGER NOT NULL);
+CREATE TRIGGER alert_changes_insert AFTER INSERT ON alerts BEGIN
+  INSERT INTO alert_changes (alert_id, at) VALUES (NEW.id, NEW.updated_at);
+END;
+CREATE TRIGGER alert_changes_update AFTER UPDATE ON alerts BEGIN
+  INSERT INTO alert_changes (alert_id, at) VALUES (NEW.id, NEW.updated_at);
+END;
+`,
+    },
   ],
 };

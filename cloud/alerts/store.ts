@@ -21,15 +21,25 @@ export interface AlertView {
   raiseCount: number; escalationLevel: number; escalatedAt?: number;
   ack?: { by: string; at: number; note?: string };
   resolution?: { how: 'data' | 'person'; by: string; at: number; note?: string };
+  /** The person the alert is assigned to (alerts v3), and the number of comments in its history. */
+  assignee?: string;
+  comments?: number;
 }
 export interface HistoryEntry { at: number; action: string; actor?: string; note?: string; itemId?: string; data?: Record<string, unknown> }
-export interface AlertFilter { state?: AlertState; site?: string; rule?: string; source?: string; severity?: Severity; from?: number; to?: number; before?: number; limit?: number }
+export interface AlertFilter { state?: AlertState; site?: string; rule?: string; source?: string; severity?: Severity; from?: number; to?: number; before?: number; limit?: number; assignee?: string; unresolved?: boolean }
+/** One alert of a bulk acknowledge: acknowledged, or refused with its code. */
+export interface BulkResult { id: number; ok: boolean; code?: string; message?: string }
 /** `stale`: observed before the newest item already applied for its (site, rule, source): history only. */
 export interface ApplyResult { opened: number; refreshed: number; cleared: number; ignored: number; duplicates: number; stale: number }
 
 type Row = Record<string, any>;
 const rank = (s: string) => Math.max(0, SEVERITIES.indexOf(s as Severity));
 export const bumpSeverity = (s: Severity): Severity => SEVERITIES[Math.min(SEVERITIES.length - 1, rank(s) + 1)];
+
+/** The API view of an `alerts` row (also used by the console's live stream). */
+export function alertView(r: Row): AlertView {
+  return view(r);
+}
 
 function view(r: Row): AlertView {
   const v: AlertView = {
@@ -41,6 +51,8 @@ function view(r: Row): AlertView {
   if (r.escalated_at != null) v.escalatedAt = r.escalated_at;
   if (r.acked_at != null) v.ack = { by: r.acked_by, at: r.acked_at, ...(r.ack_note ? { note: r.ack_note } : {}) };
   if (r.resolved_at != null) v.resolution = { how: r.resolution, by: r.resolved_by, at: r.resolved_at, ...(r.resolve_note ? { note: r.resolve_note } : {}) };
+  if (r.assignee != null) v.assignee = r.assignee;
+  if (r.comment_count) v.comments = r.comment_count;
   return v;
 }
 
@@ -74,6 +86,8 @@ export class AlertStore {
       historyOf: db.prepare('SELECT at, action, actor, note, item_id, data FROM alert_history WHERE alert_id = ? ORDER BY id'),
       prune: db.prepare('DELETE FROM alert_items_seen WHERE received < ?'),
       counts: db.prepare('SELECT state, severity, count(*) AS n FROM alerts WHERE state != \'resolved\' GROUP BY state, severity'),
+      assign: db.prepare('UPDATE alerts SET assignee = ?, updated_at = ? WHERE id = ?'),
+      comment: db.prepare('UPDATE alerts SET comment_count = comment_count + 1, updated_at = ? WHERE id = ?'),
     };
   }
 
@@ -182,6 +196,43 @@ export class AlertStore {
     })();
   }
 
+  /**
+   * Assign the alert to a person (or unassign with null), in any state; history row `assign`
+   * with the previous and the new assignee (alerts v3).
+   */
+  assign(id: number, who: string, assignee: string | null, note?: string): AlertView {
+    return this.db.transaction(() => {
+      const a = this.get(id);
+      this.st.assign.run(assignee, this.now(), id);
+      this.log(id, assignee === null ? 'unassign' : 'assign', who, note, undefined, { from: a.assignee ?? null, to: assignee });
+      return this.get(id);
+    })();
+  }
+
+  /** A comment in the alert's history (any state; note required). */
+  comment(id: number, who: string, note: string): AlertView {
+    if (!note.trim()) throw new CodedError('ALERT_NOTE_REQUIRED', 'a comment needs text', { status: 400 });
+    return this.db.transaction(() => {
+      this.get(id);
+      this.st.comment.run(this.now(), id);
+      this.log(id, 'comment', who, note);
+      return this.get(id);
+    })();
+  }
+
+  /** Acknowledge several alerts; each one that cannot be (not found, not open) is reported, not thrown. */
+  acknowledgeMany(ids: number[], who: string, note?: string): BulkResult[] {
+    return [...new Set(ids)].map((id) => {
+      try {
+        this.acknowledge(id, who, note);
+        return { id, ok: true };
+      } catch (err) {
+        const e = err as CodedError;
+        return { id, ok: false, code: e.code ?? 'ALERT_INTERNAL', message: e.message };
+      }
+    });
+  }
+
   /** Escalate open (unacknowledged) alerts due at level n+1: opened ≥ (n+1)·afterMs ago. */
   escalateDue(afterMs: number, maxLevel: number): AlertView[] {
     const now = this.now();
@@ -197,17 +248,30 @@ export class AlertStore {
     })();
   }
 
-  list(f: AlertFilter): AlertView[] {
+  /** WHERE clause of a filter, without `before` paging. */
+  private where(f: AlertFilter): { conds: string[]; args: unknown[] } {
     const conds: string[] = [];
     const args: unknown[] = [];
-    for (const [k, col] of [['state', 'state'], ['site', 'site'], ['rule', 'rule'], ['source', 'source'], ['severity', 'severity']] as const) {
+    for (const [k, col] of [['state', 'state'], ['site', 'site'], ['rule', 'rule'], ['source', 'source'], ['severity', 'severity'], ['assignee', 'assignee']] as const) {
       if (f[k] !== undefined) { conds.push(`${col} = ?`); args.push(f[k]); }
     }
     if (f.from !== undefined) { conds.push('last_ts >= ?'); args.push(f.from); }
     if (f.to !== undefined) { conds.push('first_ts < ?'); args.push(f.to); }
+    if (f.unresolved) conds.push("state != 'resolved'");
+    return { conds, args };
+  }
+
+  list(f: AlertFilter): AlertView[] {
+    const { conds, args } = this.where(f);
     if (f.before !== undefined) { conds.push('id < ?'); args.push(f.before); }
     const sql = `SELECT * FROM alerts ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''} ORDER BY id DESC LIMIT ?`;
     return (this.db.prepare(sql).all(...args, f.limit ?? 100) as Row[]).map(view);
+  }
+
+  /** How many alerts match a filter (ignoring `before` and `limit`): the inbox's total. */
+  count(f: AlertFilter): number {
+    const { conds, args } = this.where(f);
+    return (this.db.prepare(`SELECT count(*) AS n FROM alerts ${conds.length ? `WHERE ${conds.join(' AND ')}` : ''}`).get(...args) as { n: number }).n;
   }
 
   /** Unresolved alerts by state and severity (metrics). */
