@@ -59,6 +59,7 @@ export class RecordStore {
       if (!g) byKey.set(key, (g = { mn: station, period, ts: t.ts, items: [] }));
       g.items.push(s);
     }
+    if (!byKey.size && !answers.length) return r;
     this.db.transaction(() => {
       for (const g of byKey.values()) {
         const old = this.get(g.mn, g.period, g.ts);
