@@ -146,6 +146,24 @@ export const Command = Type.Object(
 );
 export type Command = Static<typeof Command>;
 
+/**
+ * A receipt, cloud → edge on `ce/v1/<site>/cmd/_receipt` (QoS 1): these sequence numbers of this
+ * stream are safely in the cloud's spool (admitted, known duplicates, or dead-lettered for good),
+ * so the edge may delete their rows. Ranges are inclusive `[from, to]`, ascending, not overlapping.
+ * Receipts make delivery independent of any broker's persistence: a row whose receipt never comes
+ * is sent again, and the cloud's dedupe admits it once.
+ */
+export const Receipt = Type.Object(
+  {
+    v: Type.Literal(1),
+    stream: Type.String({ pattern: '^[A-Za-z0-9_-]{8,40}$' }),
+    ranges: Type.Array(Type.Tuple([Type.Integer({ minimum: 1 }), Type.Integer({ minimum: 1 })]), { minItems: 1, maxItems: 10_000 }),
+    at: Millis,
+  },
+  { additionalProperties: false },
+);
+export type Receipt = Static<typeof Receipt>;
+
 export const checkers = {
   batch: TypeCompiler.Compile(Batch),
   item: TypeCompiler.Compile(Item),
@@ -156,6 +174,7 @@ export const checkers = {
   cmdres: TypeCompiler.Compile(CommandResultItem),
   status: TypeCompiler.Compile(SiteStatus),
   command: TypeCompiler.Compile(Command),
+  receipt: TypeCompiler.Compile(Receipt),
 };
 
 /** Which channel carries each kind, and which kinds a channel accepts. */

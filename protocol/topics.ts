@@ -9,6 +9,7 @@
  *   ce/v1/<site>/status        edge → cloud  retained site status; the last will says offline
  *   ce/v1/<site>/cmdres        edge → cloud  command results
  *   ce/v1/<site>/cmd/<name>    cloud → edge  commands (only the site may subscribe)
+ *   ce/v1/<site>/cmd/_receipt  cloud → edge  receipts: (stream, seq ranges) safely spooled (QoS 1)
  */
 export const PROTOCOL_VERSION = 1;
 export const TOPIC_ROOT = 'ce/v1';
@@ -23,12 +24,16 @@ export function isValidSiteId(s: string): boolean {
   return siteRe.test(s);
 }
 
+/** The command-topic name receipts travel under (not a command: no cmdres; `_` is no command name). */
+export const RECEIPT_COMMAND = '_receipt';
+
 export const topics = {
   prefix: (site: string) => `${TOPIC_ROOT}/${site}/`,
   channel: (site: string, ch: UpstreamChannel) => `${TOPIC_ROOT}/${site}/${ch}`,
   status: (site: string) => `${TOPIC_ROOT}/${site}/status`,
   command: (site: string, name: string) => `${TOPIC_ROOT}/${site}/cmd/${name}`,
   commandFilter: (site: string) => `${TOPIC_ROOT}/${site}/cmd/#`,
+  receipt: (site: string) => `${TOPIC_ROOT}/${site}/cmd/${RECEIPT_COMMAND}`,
   /** What the ingest subscribes to (all sites, all upstream channels). */
   ingestFilter: `${TOPIC_ROOT}/+/+`,
 };
