@@ -31,6 +31,7 @@ const HISTORY_FIELDS = ['rtd', 'avg', 'min', 'max', 'cou', 'flag', 'zsRtd', 'zsA
 
 export class UpstreamLink {
   private sock?: net.Socket;
+  private connecting?: net.Socket;
   private stopped = true;
   private loopDone?: Promise<void>;
   private wakeUp?: () => void;
@@ -65,6 +66,7 @@ export class UpstreamLink {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.connecting?.destroy();
     this.sock?.destroy();
     this.awaiting?.resolve(false);
     this.wakeUp?.();
@@ -115,10 +117,13 @@ export class UpstreamLink {
   private connect(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const sock = net.connect(this.cfg.port, this.cfg.host);
+      this.connecting = sock;
       const fail = (err: Error) => { sock.destroy(); reject(err); };
+      sock.once('close', () => { if (this.connecting === sock) { this.connecting = undefined; reject(new CodedError('HJ212_TIMEOUT', 'connection closed while connecting')); } });
       sock.once('error', fail);
       sock.setTimeout(this.cfg.ackTimeoutMs * 3, () => fail(new CodedError('HJ212_TIMEOUT', 'connect timed out')));
       sock.once('connect', () => {
+        this.connecting = undefined;
         sock.off('error', fail);
         sock.setTimeout(0);
         sock.setNoDelay(true);
