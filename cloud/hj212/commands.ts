@@ -22,8 +22,8 @@ export const ACTIONS = ['clock.read', 'clock.set', 'interval.read', 'interval.se
 export type Action = (typeof ACTIONS)[number];
 /** Setting a clock or an interval changes what every later record means: ops. Reading: env. */
 export const ROLE_OF_ACTION: Record<Action, 'env' | 'ops'> = { 'clock.read': 'env', 'interval.read': 'env', 'clock.set': 'ops', 'interval.set': 'ops' };
-/** Minute-data intervals HJ 212-2017 allows for MinInterval (divisors of 60). */
-const MIN_INTERVALS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60];
+/** Minute-data intervals HJ 212-2017 allows for MinInterval (the same list the edge checks). */
+const MIN_INTERVALS = [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30];
 
 export interface CommandBody { action: Action; time?: string; polId?: string; kind?: 'rtd' | 'min'; value?: number; timeoutMs?: number }
 export interface CommandRow {
