@@ -2,7 +2,11 @@
  * Outbox benchmarks, side by side in one run:
  *   appends/s   — Outbox.append (stamp id + seq, validate, serialize, one transaction per
  *                 batch) against a raw better-sqlite3 batched insert of the same rows into
- *                 the same table shape with the same pragmas (the physical limit of SQLite here)
+ *                 the same table shape with the same pragmas (the physical limit of SQLite here).
+ *                 After a warm-up, ROUNDS (default 3) rounds alternate the two; the medians are
+ *                 reported, so that a busy shared machine moves both sides alike.
+ *                 BENCH_OUTBOX_BASELINE=<path to another outbox.ts> runs that implementation in
+ *                 the same rounds (e.g. the previous commit's, `git show HEAD~1:edge/outbox/outbox.ts`).
  *   drain/live  — an edge that was offline holds a backlog; after reconnecting it sends live
  *                 data at the site's live rate and drains the backlog beside it. Drain rate
  *                 over live rate says how fast a day offline catches up (goal ≥ 5×).
@@ -16,6 +20,7 @@ import { edgeConfig, startCloud, startEdge } from '../test/harness.ts';
 import { freePort, tempDir } from '../test/peers/ports.ts';
 
 const ROWS = Number(process.env.BENCH_OUTBOX_ROWS ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_OUTBOX_ROUNDS ?? 3);
 const BATCH = 100;
 const T0 = 1_600_000_000_000;
 
@@ -23,28 +28,51 @@ function item(i: number): NewItem {
   return { kind: 'telemetry', ts: T0 + i, m: 'air', tags: { station: `s${i % 10}` }, fields: { pm25: i % 300, pm10: i % 500, no2: 41.5 } };
 }
 
-function appendRates(): { outbox: number; raw: number } {
+type OutboxClass = new (file: string, opts: { capBytes: number }) => { append(items: NewItem[]): unknown; close(): void };
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function appendRates(): Promise<{ outbox: number; raw: number; baseline?: number }> {
   const dir = tempDir('bench-outbox-');
-  const outbox = new Outbox(path.join(dir, 'outbox.db'), { capBytes: 8 * 1024 ** 3 });
   const batches: NewItem[][] = [];
   for (let s = 0; s < ROWS; s += BATCH) batches.push(Array.from({ length: BATCH }, (_, k) => item(s + k)));
-  let t = performance.now();
-  for (const b of batches) outbox.append(b);
-  const outboxRate = ROWS / ((performance.now() - t) / 1000);
   // the same rows, pre-serialized, straight into the same table shape with the same pragmas
   const bodies = batches.map((b, bi) => b.map((it, k) => JSON.stringify({ id: '01890000-0000-7000-8000-000000000000', seq: bi * BATCH + k + 1, ...it })));
-  outbox.close();
-  const db = new Database(path.join(dir, 'raw.db'));
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = NORMAL');
-  db.exec('CREATE TABLE outbox (seq INTEGER PRIMARY KEY, prio INTEGER NOT NULL, channel TEXT NOT NULL, body TEXT NOT NULL, bytes INTEGER NOT NULL, created INTEGER NOT NULL); CREATE INDEX outbox_prio_seq ON outbox(prio, seq);');
-  const ins = db.prepare('INSERT INTO outbox (seq, prio, channel, body, bytes, created) VALUES (?, ?, ?, ?, ?, ?)');
-  const tx = db.transaction((rows: string[], base: number) => { for (let k = 0; k < rows.length; k++) ins.run(base + k + 1, 3, 'telemetry', rows[k], rows[k].length, Date.now()); });
-  t = performance.now();
-  bodies.forEach((rows, bi) => tx(rows, bi * BATCH));
-  const rawRate = ROWS / ((performance.now() - t) / 1000);
-  db.close();
-  return { outbox: outboxRate, raw: rawRate };
+  const baselinePath = process.env.BENCH_OUTBOX_BASELINE;
+  const Baseline = baselinePath ? (await import(pathToFileURL(path.resolve(baselinePath)).href)).Outbox as OutboxClass : undefined;
+  let n = 0;
+  const outboxRun = (O: OutboxClass, rows = ROWS) => {
+    const outbox = new O(path.join(dir, `outbox-${n++}.db`), { capBytes: 8 * 1024 ** 3 });
+    const t = performance.now();
+    for (let i = 0; i < rows / BATCH; i++) outbox.append(batches[i]);
+    const rate = rows / ((performance.now() - t) / 1000);
+    outbox.close();
+    return rate;
+  };
+  const rawRun = (rows = ROWS) => {
+    const db = new Database(path.join(dir, `raw-${n++}.db`));
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = NORMAL');
+    db.exec('CREATE TABLE outbox (seq INTEGER PRIMARY KEY, prio INTEGER NOT NULL, channel TEXT NOT NULL, body TEXT NOT NULL, bytes INTEGER NOT NULL, created INTEGER NOT NULL); CREATE INDEX outbox_prio_seq ON outbox(prio, seq);');
+    const ins = db.prepare('INSERT INTO outbox (seq, prio, channel, body, bytes, created) VALUES (?, ?, ?, ?, ?, ?)');
+    const tx = db.transaction((rows: string[], base: number) => { for (let k = 0; k < rows.length; k++) ins.run(base + k + 1, 3, 'telemetry', rows[k], rows[k].length, Date.now()); });
+    const t = performance.now();
+    for (let bi = 0; bi < rows / BATCH; bi++) tx(bodies[bi], bi * BATCH);
+    const rate = rows / ((performance.now() - t) / 1000);
+    db.close();
+    return rate;
+  };
+  // warm-up (JIT, page cache), then alternate
+  outboxRun(Outbox, ROWS / 10);
+  if (Baseline) outboxRun(Baseline, ROWS / 10);
+  rawRun(ROWS / 10);
+  const rates = { outbox: [] as number[], raw: [] as number[], baseline: [] as number[] };
+  for (let r = 0; r < ROUNDS; r++) {
+    rates.raw.push(rawRun());
+    rates.outbox.push(outboxRun(Outbox));
+    if (Baseline) rates.baseline.push(outboxRun(Baseline));
+  }
+  return { outbox: median(rates.outbox), raw: median(rates.raw), baseline: Baseline ? median(rates.baseline) : undefined };
 }
 
 async function drainVsLive(): Promise<{ live: number; drain: number; backlog: number; seconds: number }> {
@@ -68,17 +96,19 @@ async function drainVsLive(): Promise<{ live: number; drain: number; backlog: nu
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const a = appendRates();
+  const a = await appendRates();
   const d = await drainVsLive();
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
-  console.log(`outbox, ${ROWS.toLocaleString('en-US')} rows in batches of ${BATCH}`);
+  console.log(`outbox, ${ROWS.toLocaleString('en-US')} rows in batches of ${BATCH}, median of ${ROUNDS} alternating rounds`);
   console.log(`  raw better-sqlite3 batched insert      ${fmt(a.raw)} rows/s`);
   console.log(`  Outbox.append                          ${fmt(a.outbox)} rows/s   ${(a.outbox / a.raw).toFixed(2)}× raw`);
+  if (a.baseline) console.log(`  baseline Outbox.append                 ${fmt(a.baseline)} rows/s   ${(a.baseline / a.raw).toFixed(2)}× raw (${process.env.BENCH_OUTBOX_BASELINE})`);
   console.log(`  backlog of ${d.backlog.toLocaleString('en-US')} drained in ${d.seconds.toFixed(1)} s beside live data at ${Math.round(d.live)}/s`);
   console.log(`  drain ${fmt(d.drain)} items/s = ${(d.drain / d.live).toFixed(0)}× the live rate (a day offline drains in ${(24 / (d.drain / d.live)).toFixed(2)} h)`);
   const result = {
     bench: 'outbox', rows: ROWS,
     append_rows_per_s: Math.round(a.outbox), raw_insert_rows_per_s: Math.round(a.raw), ratio_append_vs_raw: +(a.outbox / a.raw).toFixed(3),
+    ...(a.baseline ? { baseline_append_rows_per_s: Math.round(a.baseline), baseline_ratio_append_vs_raw: +(a.baseline / a.raw).toFixed(3) } : {}),
     drain_items_per_s: Math.round(d.drain), live_items_per_s: Math.round(d.live), ratio_drain_vs_live: +(d.drain / d.live).toFixed(1),
   };
   console.log(JSON.stringify(result));
