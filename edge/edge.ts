@@ -6,7 +6,7 @@ import type { Command, Item, NewItem } from '../protocol/schemas.ts';
 import { parseBytes, resolveIn, type EdgeConfig } from './config.ts';
 import { Outbox } from './outbox/outbox.ts';
 import type { Source, SourceContext, SourceFactory } from '../lib/contract/source.ts';
-import { Uplink } from './uplink/uplink.ts';
+import { maxItemBytes, Uplink } from './uplink/uplink.ts';
 
 export type CommandHandler = (cmd: Command, edge: Edge) => Promise<Record<string, unknown>>;
 
@@ -27,7 +27,7 @@ export class Edge {
   constructor(readonly config: EdgeConfig, private readonly factories: Map<string, SourceFactory>, log?: Logger) {
     this.log = log ?? component(rootLogger, 'edge', { site: config.site });
     this.stateDir = resolveIn(config.__dir, config.stateDir);
-    this.rejected = new Counter({ name: 'cityedge_edge_items_rejected_total', help: 'items a source produced that broke the protocol schema', labelNames: ['source'], registers: [this.metrics] });
+    this.rejected = new Counter({ name: 'cityedge_edge_items_rejected_total', help: 'items a source produced that the outbox refused: broke the protocol schema, or too large for one MQTT message', labelNames: ['source'], registers: [this.metrics] });
     this.registerCommand('ping', async () => ({ pong: Date.now() }));
     this.registerCommand('status', async () => { this.uplink.publishStatus(); return { outbox: this.outbox.stats() }; });
   }
@@ -38,7 +38,8 @@ export class Edge {
 
   async start(): Promise<this> {
     const c = this.config;
-    this.outbox = new Outbox(path.join(this.stateDir, 'outbox.db'), { capBytes: parseBytes(c.outbox.cap), durability: c.outbox.durability });
+    // An item larger than one batch could carry would be dead-lettered by the cloud: the outbox refuses it.
+    this.outbox = new Outbox(path.join(this.stateDir, 'outbox.db'), { capBytes: parseBytes(c.outbox.cap), durability: c.outbox.durability, maxItemBytes: maxItemBytes(c.uplink.batchMaxBytes, c.site) });
     this.uplink = new Uplink(this.outbox, {
       site: c.site, url: c.mqtt.url, username: c.mqtt.username, password: c.mqtt.password,
       caFile: c.mqtt.caFile ? resolveIn(c.__dir, c.mqtt.caFile) : undefined, rejectUnauthorized: c.mqtt.rejectUnauthorized,
@@ -79,7 +80,7 @@ export class Edge {
         try {
           return this.emit(items, checkpoint);
         } catch (err) {
-          if (err instanceof CodedError && err.code === 'EDGE_ITEM_INVALID') this.rejected.inc({ source: id });
+          if (err instanceof CodedError && (err.code === 'EDGE_ITEM_INVALID' || err.code === 'EDGE_ITEM_TOO_LARGE')) this.rejected.inc({ source: id });
           throw err;
         }
       },

@@ -20,7 +20,17 @@ export interface UplinkOptions {
   maxInflight: number;
   /** Items per MQTT message (one batch of one channel). */
   batchMaxItems: number;
+  /**
+   * UTF-8 bytes per MQTT message payload, envelope included; must be ≤ the cloud's
+   * `ingest.maxMessageBytes` (default 2 MiB) or the cloud dead-letters the message whole.
+   * An item that alone does not fit is refused at append (EDGE_ITEM_TOO_LARGE, see `maxItemBytes`).
+   */
   batchMaxBytes: number;
+  /**
+   * A message whose PUBACK has not come after this long is given up: its in-flight slot is freed
+   * and its rows are sent again (a duplicate is admitted once by the cloud). Default 30000.
+   */
+  ackTimeoutMs?: number;
   /** Backlog items per second sent beside live data after a reconnect. */
   backlogRate: number;
   reconnectMinMs: number;
@@ -38,10 +48,32 @@ export interface UplinkStats {
   inflightMessages: number;
   liveBoundary: number;
   backlogItemsSent: number;
+  /** Messages whose publish failed or whose PUBACK did not come within ackTimeoutMs. */
+  failedMessages: number;
+  /** Messages sent again from those rows on the same connection. */
+  resentMessages: number;
   lastError?: string;
 }
 
-interface Inflight { seqs: number[]; backlog: boolean }
+interface Inflight { seqs: number[]; backlog: boolean; timer?: NodeJS.Timeout }
+
+/** Widest stream id the protocol allows (Batch.stream) and the widest sentAt (Millis). */
+const ENVELOPE_STREAM = 'x'.repeat(40);
+const ENVELOPE_SENT_AT = 32_503_680_000_000;
+
+/** UTF-8 bytes of a batch message of site `site` without its items (`{"v":1,…,"items":[]}`), at its widest. */
+export function batchEnvelopeBytes(site: string): number {
+  return Buffer.byteLength(batchBody(site, ENVELOPE_STREAM, ENVELOPE_SENT_AT, []));
+}
+
+/** The largest item (its JSON, UTF-8 bytes) one message of `batchMaxBytes` can carry for `site`. */
+export function maxItemBytes(batchMaxBytes: number, site: string): number {
+  return batchMaxBytes - batchEnvelopeBytes(site);
+}
+
+function batchBody(site: string, stream: string, sentAt: number, bodies: string[]): string {
+  return `{"v":1,"site":${JSON.stringify(site)},"stream":${JSON.stringify(stream)},"sentAt":${sentAt},"items":[${bodies.join(',')}]}`;
+}
 
 /**
  * MQTT uplink of an edge site (mqtt.js, QoS 1).
@@ -63,6 +95,10 @@ export class Uplink extends EventEmitter {
   private readonly backoff: Backoff;
   private readonly bucket: TokenBucket;
   private readonly inflight = new Map<number, Inflight>();
+  /** Rows of failed or given-up messages, to send again before anything new (this connection). */
+  private retry: Inflight[] = [];
+  private readonly ackTimeoutMs: number;
+  private warnedOversize = false;
   /** Per priority: highest seq handed out this connection, live and backlog segments. */
   private liveCursor: number[] = [];
   private backlogCursor: number[] = [];
@@ -73,12 +109,13 @@ export class Uplink extends EventEmitter {
   private statusTimer?: NodeJS.Timeout;
   private msgCounter = 0;
   private failures = 0;
-  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0 };
+  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0, failedMessages: 0, resentMessages: 0 };
 
   constructor(private readonly outbox: Outbox, private readonly opts: UplinkOptions, private readonly log: Logger) {
     super();
     this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
     this.bucket = new TokenBucket(opts.backlogRate, Math.max(opts.backlogRate, opts.batchMaxItems));
+    this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
   }
 
   start(): void {
@@ -140,7 +177,7 @@ export class Uplink extends EventEmitter {
     this.stats_.connects++;
     this.backoff.reset();
     this.failures = 0;
-    this.inflight.clear();
+    this.dropInflight();
     this.boundary = this.outbox.lastSeq();
     this.liveCursor = new Array(PRIORITY_COUNT).fill(this.boundary);
     this.backlogCursor = new Array(PRIORITY_COUNT).fill(0);
@@ -161,7 +198,9 @@ export class Uplink extends EventEmitter {
     this.generation++; // ignore anything more from that client
     const wasConnected = this.connected;
     this.connected = false;
-    this.inflight.clear();
+    // Every row in flight is still in the outbox; the next connection starts its cursors
+    // from the outbox again (backlog from seq 0), so they are all sent again.
+    this.dropInflight();
     clearInterval(this.statusTimer);
     clearTimeout(this.pumpTimer);
     this.client?.removeAllListeners('message');
@@ -204,11 +243,27 @@ export class Uplink extends EventEmitter {
     this.pumpTimer = setTimeout(() => { this.pumpTimer = undefined; this.pump(); }, ms);
   }
 
+  /** Forget what was in flight on a connection that is gone (its rows stay in the outbox). */
+  private dropInflight(): void {
+    for (const f of this.inflight.values()) clearTimeout(f.timer);
+    this.inflight.clear();
+    this.retry = [];
+  }
+
   private pump(): void {
     if (this.pumping || !this.connected || !this.client) return;
     this.pumping = true;
     try {
+      // rows of a failed message go again first, on this connection, without waiting for a reconnect
+      // (only those queued before this run: one failing again at once waits for the next run)
+      let retries = this.retry.length;
       while (this.inflight.size < this.opts.maxInflight) {
+        const again = retries-- > 0 ? this.retry.shift() : undefined;
+        if (again) {
+          const rows = this.outbox.rows(again.seqs);
+          if (rows.length) { this.stats_.resentMessages++; this.send(rows, again.backlog); }
+          continue;
+        }
         const live = this.nextBatch(this.liveCursor, Number.MAX_SAFE_INTEGER, this.opts.batchMaxItems);
         if (live) { this.send(live, false); continue; }
         const allowance = Math.min(this.opts.batchMaxItems, this.bucket.available());
@@ -232,8 +287,12 @@ export class Uplink extends EventEmitter {
     return false;
   }
 
-  /** Next rows of the highest priority that has any, cut to one channel and the byte cap. */
+  /**
+   * Next rows of the highest priority that has any, cut to one channel and to `batchMaxBytes`
+   * real (UTF-8) bytes of message, envelope included.
+   */
   private nextBatch(cursor: number[], maxSeq: number, limit: number): OutboxRow[] | undefined {
+    const room = this.opts.batchMaxBytes - batchEnvelopeBytes(this.opts.site);
     for (let p = 0; p < PRIORITY_COUNT; p++) {
       const rows = this.outbox.take(p, cursor[p], maxSeq, limit);
       if (!rows.length) continue;
@@ -242,9 +301,15 @@ export class Uplink extends EventEmitter {
       let bytes = 0;
       for (const r of rows) {
         if (r.channel !== channel) break;
-        if (out.length && bytes + r.body.length > this.opts.batchMaxBytes) break;
+        const b = Buffer.byteLength(r.body) + (out.length ? 1 : 0); // the comma between items
+        if (out.length && bytes + b > room) break;
         out.push(r);
-        bytes += r.body.length;
+        bytes += b;
+      }
+      if (bytes > room && !this.warnedOversize) {
+        // only a row stored before EDGE_ITEM_TOO_LARGE existed, or under a larger batchMaxBytes
+        this.warnedOversize = true;
+        this.log.warn({ seq: out[0].seq, bytes, batchMaxBytes: this.opts.batchMaxBytes }, 'an outbox row is larger than one batch; sent alone');
       }
       cursor[p] = out[out.length - 1].seq;
       return out;
@@ -256,16 +321,22 @@ export class Uplink extends EventEmitter {
     const client = this.client!;
     const gen = this.generation;
     const channel = rows[0].channel as UpstreamChannel;
-    const body = `{"v":1,"site":${JSON.stringify(this.opts.site)},"stream":${JSON.stringify(this.outbox.streamId)},"sentAt":${Date.now()},"items":[${rows.map((r) => r.body).join(',')}]}`;
+    const body = batchBody(this.opts.site, this.outbox.streamId, Date.now(), rows.map((r) => r.body));
     const key = ++this.msgCounter;
     const seqs = rows.map((r) => r.seq);
-    this.inflight.set(key, { seqs, backlog });
+    const entry: Inflight = { seqs, backlog };
+    this.inflight.set(key, entry);
+    // A PUBACK that does not come (lost on a connection that stays up) must not hold the slot forever.
+    entry.timer = setTimeout(() => this.failed(key, gen, new Error(`no PUBACK within ${this.ackTimeoutMs} ms`)), this.ackTimeoutMs);
+    entry.timer.unref();
     client.publish(topics.channel(this.opts.site, channel), body, { qos: 1 }, (err) => {
+      clearTimeout(entry.timer);
       if (gen !== this.generation) return; // connection was replaced; rows will be resent
       if (err) {
-        this.log.warn({ err: err.message }, 'publish failed');
+        this.failed(key, gen, err);
         return;
       }
+      // A PUBACK that comes after the message was given up still means the broker has these rows.
       this.inflight.delete(key);
       this.outbox.ack(seqs);
       this.stats_.sentMessages++;
@@ -275,11 +346,27 @@ export class Uplink extends EventEmitter {
     });
   }
 
+  /** A publish failed (error callback) or its PUBACK is overdue: free its slot, send its rows again. */
+  private failed(key: number, gen: number, err: Error): void {
+    if (gen !== this.generation) return;
+    const entry = this.inflight.get(key);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.inflight.delete(key);
+    this.stats_.failedMessages++;
+    this.stats_.lastError = err.message;
+    this.log.warn({ err: err.message, items: entry.seqs.length }, 'publish failed; its rows go again');
+    this.retry.push({ seqs: entry.seqs, backlog: entry.backlog });
+    // a client that fails every publish at once (e.g. disconnecting) must not spin the pump
+    this.schedulePump(this.retry.length > this.opts.maxInflight ? 100 : 0);
+  }
+
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.pumpTimer);
     clearInterval(this.statusTimer);
+    this.dropInflight();
     const client = this.client;
     this.generation++;
     this.connected = false;
