@@ -4,7 +4,9 @@
  *   by hand   — what a user would write: mosquitto + a minimal mqtt.js subscriber calling
  *               influx.writePoints for each message (same batched messages as ours)
  *   cityedge  — the same publisher → embedded aedes (device auth, ACL) → ingest (validate, dedupe,
- *               durable spool) → InfluxDB; and the whole path from an edge process's outbox
+ *               durable spool) → InfluxDB, with ingest.durability process and power side by side
+ *               (and the spool alone, where durability acts, both ways alternated);
+ *               and the whole path from an edge process's outbox
  * and end-to-end latency (reading produced → queryable in InfluxDB) at a moderate rate.
  */
 import { pathToFileURL } from 'node:url';
@@ -18,6 +20,10 @@ import { freePort, tempDir } from '../test/peers/ports.ts';
 import { Outbox } from '../edge/outbox/outbox.ts';
 import { newMessageId } from '../protocol/ids.ts';
 import type { NewItem } from '../protocol/schemas.ts';
+import { Registry } from 'prom-client';
+import { openCloudDb } from '../cloud/db.ts';
+import { Ingest } from '../cloud/ingest/ingest.ts';
+import { createLogger } from '../lib/log.ts';
 
 const N = Number(process.env.BENCH_INGEST_POINTS ?? 200_000);
 const BATCH = 500;
@@ -110,9 +116,13 @@ async function byHand(influx: InfluxPeer): Promise<number> {
   return rate;
 }
 
-/** cityedge ingest fed by the same publisher: embedded aedes (auth, ACL) → validate, dedupe, durable spool → InfluxDB. */
-async function cityedgeIngest(influx: InfluxPeer): Promise<number> {
-  const cloud = await startCloud({ influx: { url: influx.url, database: 'ingest' } });
+/**
+ * cityedge ingest fed by the same publisher: embedded aedes (auth, ACL) → validate, dedupe, durable
+ * spool → InfluxDB, with the cloud's spool durability `process` (WAL, synchronous=NORMAL: survives
+ * kill -9) or `power` (synchronous=FULL: every spool commit fsynced before its PUBACK).
+ */
+async function cityedgeIngest(influx: InfluxPeer, durability: 'process' | 'power' = 'process'): Promise<number> {
+  const cloud = await startCloud({ influx: { url: influx.url, database: 'ingest' }, ingest: { durability } });
   await cloud.ctx.devices.add('bench-site', 'bench-password-9');
   const payloads: string[] = [];
   for (let s = 0; s < N; s += BATCH) payloads.push(batchPayload(s, Math.min(BATCH, N - s), 'bench-site', 'stream-ingest'));
@@ -179,6 +189,29 @@ async function cityedge(influx: InfluxPeer): Promise<{ rate: number; latency: { 
   return { rate, latency: { p50: lat[Math.floor(lat.length * 0.5)], p95: lat[Math.floor(lat.length * 0.95)], n: lat.length } };
 }
 
+/**
+ * The spool alone, where the durability setting acts: `Ingest.accept` (validate, dedupe, one
+ * SQLite commit per message) of the same 500-item messages into a fresh cloud.db, nothing drained.
+ * Alternated process/power three times; the median of each.
+ */
+async function spoolOnly(): Promise<{ process: number; power: number }> {
+  const payloads: Buffer[] = [];
+  for (let s = 0; s < N; s += BATCH) payloads.push(Buffer.from(batchPayload(s, Math.min(BATCH, N - s), 'bench-site', 'stream-spool')));
+  const once = (durability: 'process' | 'power') => {
+    const db = openCloudDb(path.join(tempDir('bench-spool-'), 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 4 << 20, maxFutureMs: 300_000, writeBatch: 5000, lingerMs: 20, durability }, createLogger({ name: 'bench', level: 'silent' }), new Registry());
+    const t = performance.now();
+    for (const p of payloads) ingest.accept('ce/v1/bench-site/telemetry', p, 'bench-site');
+    const rate = N / ((performance.now() - t) / 1000);
+    db.close();
+    return rate;
+  };
+  const runs: Record<'process' | 'power', number[]> = { process: [], power: [] };
+  for (let r = 0; r < 3; r++) { runs.process.push(once('process')); runs.power.push(once('power')); }
+  const median = (a: number[]) => [...a].sort((x, y) => x - y)[1];
+  return { process: median(runs.process), power: median(runs.power) };
+}
+
 /** Each measurement gets a fresh influxd, so none pays for the compactions of the one before. */
 async function withInflux<T>(fn: (influx: InfluxPeer) => Promise<T>): Promise<T> {
   const influx = await new InfluxPeer().start();
@@ -188,18 +221,22 @@ async function withInflux<T>(fn: (influx: InfluxPeer) => Promise<T>): Promise<T>
 export async function run(): Promise<Record<string, unknown>> {
   const ceil = await withInflux(ceiling);
   const hand = await withInflux(byHand);
-  const ingest = await withInflux(cityedgeIngest);
+  const ingest = await withInflux((i) => cityedgeIngest(i, 'process'));
+  const power = await withInflux((i) => cityedgeIngest(i, 'power'));
   const ours = await withInflux(cityedge);
+  const spool = await spoolOnly();
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
   console.log(`ingest throughput, ${N.toLocaleString('en-US')} points, InfluxDB 1.6 on this machine (a fresh influxd for each line)`);
   console.log(`  InfluxDB ceiling (line protocol, 5,000/POST) ${fmt(ceil)} points/s`);
   console.log(`  mosquitto + hand-written forwarder           ${fmt(hand)} points/s`);
-  console.log(`  cityedge ingest (aedes→ingest→InfluxDB)      ${fmt(ingest)} points/s   ${(ingest / ceil).toFixed(2)}× ceiling, ${(ingest / hand).toFixed(2)}× by hand`);
+  console.log(`  cityedge ingest (aedes→ingest→InfluxDB)      ${fmt(ingest)} points/s   ${(ingest / ceil).toFixed(2)}× ceiling, ${(ingest / hand).toFixed(2)}× by hand   (ingest.durability: process)`);
+  console.log(`  the same, ingest.durability: power           ${fmt(power)} points/s   ${(power / ingest).toFixed(2)}× process (synchronous=FULL: a PUBACK never precedes stable storage)`);
+  console.log(`  spool alone (accept: validate, dedupe, commit) ${fmt(spool.process)} items/s process, ${fmt(spool.power)} items/s power   ${(spool.power / spool.process).toFixed(2)}× (one commit per 500-item message)`);
   console.log(`  whole path from an edge process's outbox     ${fmt(ours.rate)} points/s   ${(ours.rate / ceil).toFixed(2)}× ceiling`);
   console.log(`  end-to-end latency at 200 readings/s: p50 ${ours.latency.p50} ms, p95 ${ours.latency.p95} ms (n=${ours.latency.n})`);
   const result = {
     bench: 'ingest', points: N,
-    ceiling_pps: Math.round(ceil), by_hand_pps: Math.round(hand), cityedge_ingest_pps: Math.round(ingest), edge_to_influx_pps: Math.round(ours.rate),
+    ceiling_pps: Math.round(ceil), by_hand_pps: Math.round(hand), cityedge_ingest_pps: Math.round(ingest), cityedge_ingest_power_pps: Math.round(power), power_vs_process: +(power / ingest).toFixed(3), spool_process_ips: Math.round(spool.process), spool_power_ips: Math.round(spool.power), spool_power_vs_process: +(spool.power / spool.process).toFixed(3), edge_to_influx_pps: Math.round(ours.rate),
     ratio_vs_ceiling: +(ingest / ceil).toFixed(3), ratio_vs_by_hand: +(ingest / hand).toFixed(3), edge_path_ratio_vs_ceiling: +(ours.rate / ceil).toFixed(3),
     latency_p50_ms: ours.latency.p50, latency_p95_ms: ours.latency.p95,
   };

@@ -200,7 +200,8 @@ export class Ingest extends EventEmitter {
   spoolFullReason(): string | undefined {
     if (!this.spoolFull()) return undefined;
     const { bytes, items } = this.spooled;
-    return `spool full (${bytes} bytes of ${this.cap.bytes || 'unbounded'}, ${items} items of ${this.cap.items || 'unbounded'}) since ${new Date(this.fullSince).toISOString()}: new messages are refused, not acknowledged (the sites keep them), until the sinks take what is spooled`;
+    const since = this.fullSince ? ` since ${new Date(this.fullSince).toISOString()}` : '';
+    return `spool full (${bytes} bytes of ${this.cap.bytes || 'unbounded'}, ${items} items of ${this.cap.items || 'unbounded'})${since}: new messages are refused, not acknowledged (the sites keep them), until the sinks take what is spooled`;
   }
 
   get healthy(): boolean {

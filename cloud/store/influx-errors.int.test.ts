@@ -5,7 +5,15 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import path from 'node:path';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../../lib/log.ts';
+import { newMessageId } from '../../protocol/ids.ts';
+import { tempDir } from '../../test/peers/ports.ts';
+import { openCloudDb } from '../db.ts';
+import { Ingest } from '../ingest/ingest.ts';
+import { seriesSink } from '../ingest/sinks.ts';
 import { InfluxPeer } from '../../test/peers/influx.ts';
 import { freePort } from '../../test/peers/ports.ts';
 import { InfluxStore } from './influx-store.ts';
@@ -61,5 +69,32 @@ describe('InfluxStore write failures: permanent or transient', () => {
     const closed = await failure(new InfluxStore(`http://127.0.0.1:${await freePort()}`, 'x').write([pt({ pm25: 1 })]));
     expect(closed.permanent).toBeUndefined();
     expect(closed.message + String((closed as { code?: string }).code)).toMatch(/ECONNREFUSED|No host available/);
+  });
+
+  it('through ingest, one refused point in a write batch of 2,000 costs 3 writes (type conflict) or 2 (a line influxd cannot parse)', async () => {
+    const store = new InfluxStore(influx.url, 'isolate');
+    await store.init();
+    const db = openCloudDb(path.join(tempDir('ingest-'), 'cloud.db'));
+    const ingest = new Ingest(db, { maxMessageBytes: 4 << 20, maxFutureMs: 300_000, writeBatch: 2000, lingerMs: 0 }, createLogger({ name: 'test', level: 'silent' }), new Registry());
+    const sink = seriesSink(store);
+    let writes = 0;
+    ingest.addSink({ ...sink, write: async (items) => { writes++; await sink.write(items); } });
+    const T = Date.now() - 3600_000;
+    const msg = (seq0: number, bad: Record<string, unknown>) => Buffer.from(JSON.stringify({ v: 1, site: 'site-a', stream: 'stream-0001', sentAt: Date.now(), items: Array.from({ length: 2000 }, (_, i) => ({
+      id: newMessageId(), seq: seq0 + i, ts: T + seq0 + i, kind: 'telemetry', m: 'air', tags: { station: `s${i % 7}` }, fields: { pm25: i }, ...(i === 1234 ? bad : {}),
+    })) }));
+    ingest.accept('ce/v1/site-a/telemetry', msg(1, {}));
+    await ingest.flush();
+    for (const [k, bad, cost, reason] of [[1, { fields: { pm25: 'n/a' } }, 3, /field type conflict/], [2, { tags: { station: 'x\\' } }, 2, /unable to parse '.*': invalid tag format/]] as const) {
+      writes = 0;
+      ingest.accept('ce/v1/site-a/telemetry', msg(1 + k * 2000, bad));
+      await ingest.flush();
+      expect(writes).toBe(cost);
+      expect(ingest.spoolDepth()).toBe(0);
+      expect(ingest.deadLetters.list({ code: 'INGEST_STORE_REFUSED' })[0].reason).toMatch(reason);
+    }
+    expect(ingest.deadLetters.list({ code: 'INGEST_STORE_REFUSED' })).toHaveLength(2);
+    const n = await store.query({ measurement: 'air', fields: ['pm25'], from: T, to: T + 7000, windowMs: 86_400_000, agg: 'count' });
+    expect(n.series[0].values.reduce((a, v) => a + Number(v[1]), 0)).toBe(6000 - 2);
   });
 });
