@@ -7,7 +7,7 @@ import { DEFAULT_RANGES, RangeChecker, RangesSchema } from './readings/range.ts'
 import { type Reading, ReadingSchema } from '../../lib/contract/reading.ts';
 import { toTelemetry } from './readings/telemetry.ts';
 import { AggregateConfigSchema, Aggregator } from './aggregate/aggregator.ts';
-import { AlertEngine, type AlertSnapshot } from './alerts/engine.ts';
+import { AlertEngine, type AlertSnapshot, type Basis } from './alerts/engine.ts';
 import { RulesSchema } from './alerts/rules.ts';
 
 /**
@@ -51,10 +51,15 @@ export class EnvPipeline {
   private counts = { readings: 0, rejected: 0 };
   private readonly now: () => number;
 
-  constructor(readonly cfg: EnvPipelineConfig = parsePipelineConfig({}), opts: { now?: () => number } = {}) {
+  /**
+   * `basis(reading)`: whether the reading's value is a measured (`raw`) or a converted
+   * (reference-O₂, HJ 75) concentration — the source knows (HJ 212: the station's `limitsOn`);
+   * exceedance alerts state it. Default raw.
+   */
+  constructor(readonly cfg: EnvPipelineConfig = parsePipelineConfig({}), opts: { now?: () => number; basis?: (r: Reading) => Basis } = {}) {
     this.ranges = new RangeChecker(cfg.ranges ?? DEFAULT_RANGES);
     if (cfg.aggregate !== false) this.aggregator = new Aggregator(cfg.aggregate);
-    this.alerts = new AlertEngine(cfg.alerts);
+    this.alerts = new AlertEngine(cfg.alerts, opts.basis ? { basis: opts.basis } : {});
     this.now = opts.now ?? Date.now;
   }
 
@@ -100,19 +105,39 @@ export class EnvPipeline {
 }
 
 /**
+ * State of the source kept in the emitter's checkpoint beside the open alerts, committed in the
+ * same outbox transaction as the items and rolled back with the alert engine when that commit
+ * fails (e.g. the HJ 212 gap tracker: which records were stored, which gaps are open).
+ */
+export interface EmitterState {
+  save(): unknown;
+  restore(saved: unknown): void;
+  /** Changed since the last commit(): the checkpoint must be written. */
+  dirty(): boolean;
+  begin(): void;
+  commit(): void;
+  rollback(): void;
+}
+
+/**
  * Binds a pipeline to a source's context: emits the items durably, ticks on a timer and keeps
  * the open-alert set in the outbox checkpoint (same transaction as the items), so a restart
- * neither raises an open alert twice nor forgets to clear it.
+ * neither raises an open alert twice nor forgets to clear it. With `state`, the checkpoint value
+ * is `{ raised, state }` and is written whenever the alerts or that state changed.
  */
 export class EnvEmitter {
   private timer?: NodeJS.Timeout;
   private readonly key: string;
-  constructor(private readonly ctx: SourceContext, readonly pipeline: EnvPipeline, sourceId: string) {
+  private readonly state?: EmitterState;
+  constructor(private readonly ctx: SourceContext, readonly pipeline: EnvPipeline, sourceId: string, opts: { state?: EmitterState } = {}) {
     this.key = `env.alerts:${sourceId}`;
+    this.state = opts.state;
     const saved = ctx.checkpoint(this.key);
     if (saved) {
       try {
-        pipeline.alerts.restore(JSON.parse(saved) as AlertSnapshot);
+        const v = JSON.parse(saved) as AlertSnapshot & { state?: unknown };
+        pipeline.alerts.restore(v);
+        if (v.state !== undefined) this.state?.restore(v.state);
       } catch (err) {
         ctx.log.warn({ err, key: this.key }, 'ignoring unreadable alert checkpoint');
       }
@@ -140,18 +165,34 @@ export class EnvEmitter {
   }
 
   /**
-   * Items computed by `fn` go to the outbox; if that commit throws, the alert engine is rolled back
-   * to before `fn` (so a re-sent reading raises again). Closed aggregate windows are not rolled back:
-   * their raw readings are re-sent by the device and the cloud can recompute.
+   * Like emit, but the readings and extra items are computed by `fn` inside the transaction, so
+   * changes `fn` makes to the emitter's `state` are rolled back with the alert engine if the commit
+   * fails. Throws when the commit fails.
+   */
+  commitWith(fn: () => { readings?: Reading[]; items?: NewItem[] }): void {
+    this.commit(() => {
+      const r = fn();
+      return [...(r.items ?? []), ...(r.readings?.length ? this.pipeline.push(r.readings) : [])];
+    });
+  }
+
+  /**
+   * Items computed by `fn` go to the outbox; if that commit throws, the alert engine (and the
+   * state) are rolled back to before `fn` (so a re-sent reading raises again). Closed aggregate
+   * windows are not rolled back: their raw readings are re-sent by the device and the cloud can
+   * recompute.
    */
   private commit(fn: () => NewItem[]): void {
     const alerts = this.pipeline.alerts;
     alerts.begin();
+    this.state?.begin();
     try {
       this.emitItems(fn());
       alerts.commit();
+      this.state?.commit();
     } catch (err) {
       alerts.rollback();
+      this.state?.rollback();
       throw err;
     }
   }
@@ -169,8 +210,10 @@ export class EnvEmitter {
   }
 
   private emitItems(items: NewItem[]): void {
-    if (!items.length) return;
     const hasAlert = items.some((i) => i.kind === 'alert');
-    this.ctx.emit(items, hasAlert ? { key: this.key, value: JSON.stringify(this.pipeline.alerts.snapshot()) } : undefined);
+    const stateChanged = this.state?.dirty() ?? false;
+    if (!items.length && !stateChanged) return;
+    const value = this.state ? { ...this.pipeline.alerts.snapshot(), state: this.state.save() } : this.pipeline.alerts.snapshot();
+    this.ctx.emit(items, hasAlert || stateChanged ? { key: this.key, value: JSON.stringify(value) } : undefined);
   }
 }

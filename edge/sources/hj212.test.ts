@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Hj212Client } from '../../firmware-bridge/hj212/simulator.ts';
-import { hj212Factory } from './hj212.ts';
+import { Hj212Source, Hj212SourceConfig, hj212Factory } from './hj212.ts';
 import { Outbox } from '../outbox/outbox.ts';
 import { checkers, type AlertItem, type NewItem } from '../../protocol/schemas.ts';
 import { tempDir } from '../../test/peers/ports.ts';
@@ -100,5 +100,49 @@ describe('hj212 source → env pipeline', () => {
     expect(JSON.parse(outbox.checkpoint('env.alerts:hj')!)).toEqual({ raised: [{ rule: 'pm25-hour', source: 'AIR2017/PM2.5' }] });
     // hj212 telemetry of both frames, once each
     expect(outbox.take(3, 0, Number.MAX_SAFE_INTEGER, 10).map((r) => JSON.parse(r.body).ts)).toEqual([T, T + H]);
+  });
+});
+
+describe('hj212 source: gap state with the outbox', () => {
+  const gapStations = [{ mn: 'OBS2017', password: '123456', revision: '2017' as const, intervals: { hour: true } }];
+  const gapConfig = (backfill: Record<string, unknown>) => validateConfig(Hj212SourceConfig, { type: 'hj212', id: 'hj', host: '127.0.0.1', port: 0, stations: gapStations, backfill: { tickMs: 60_000, ...backfill }, pipeline: { alerts: [] } }, 'test');
+
+  it('observed-time mode: a jump in DataTime reveals the gap, which is requested and filled (replays, no wall clock involved)', async () => {
+    const { ctx, items } = memoryContext();
+    const src = new Hj212Source(gapConfig({ clock: 'observed', graceMinutes: { hour: 0 } }), { now: () => Date.UTC(2030, 0, 1) });
+    await src.start(ctx);
+    cleanup.push(() => src.stop());
+    const c = await logger(src.health!().port as number, gapStations[0]);
+    for (const h of [0, 1]) expect((await c.sendData('2061', T + h * H, pm(50))).acked).toBe(true);
+    for (const h of [2, 3]) c.record('2061', T + h * H, pm(60 + h)); // lost on the way
+    expect((await c.sendData('2061', T + 4 * H, pm(50))).acked).toBe(true); // observed time is now 05:00: hours 2 and 3 are over
+    const [req] = src.tick();
+    expect(req).toMatchObject({ cn: '2061', beginTime: '20240101020000', endTime: '20240101030000' });
+    await Promise.all([...src.inflight]);
+    expect(src.health!().gaps).toEqual({ OBS2017: { hour: { open: 0, requested: 0, filled: 2, abandoned: 0 } } });
+    const hj = items.filter((i) => i.kind === 'telemetry' && i.m === 'hj212') as Array<{ ts: number; fields: Record<string, unknown> }>;
+    expect(hj.map((i) => [(i.ts - T) / H, i.fields.avg, i.fields.resent ?? false])).toEqual([[0, 50, false], [1, 50, false], [4, 50, false], [2, 62, true], [3, 63, true]]);
+  });
+
+  it('a failed outbox commit rolls the gap state back too: the re-sent record is stored, not taken for a duplicate', async () => {
+    const outbox = new Outbox(path.join(tempDir('hj-gap-rb-'), 'outbox.db'), { capBytes: 64 * 1024 * 1024 });
+    cleanup.push(() => outbox.close());
+    let fail = false;
+    const { ctx } = memoryContext();
+    const realCtx = { ...ctx, emit: (xs: NewItem[], cp?: { key: string; value: string }) => { if (fail) throw new Error('disk full'); return outbox.append(xs, cp); }, checkpoint: (k: string) => outbox.checkpoint(k) };
+    const src = new Hj212Source(gapConfig({}), { now: () => T + 2 * H });
+    await src.start(realCtx);
+    cleanup.push(() => src.stop());
+    const c = await logger(src.health!().port as number, gapStations[0]);
+    expect((await c.sendData('2061', T, pm(40))).acked).toBe(true);
+    fail = true;
+    expect((await c.sendData('2061', T + H, pm(41))).acked).toBe(false);
+    fail = false;
+    expect(await c.resendBacklog()).toBe(1);
+    const rows = outbox.take(3, 0, Number.MAX_SAFE_INTEGER, 10).map((r) => JSON.parse(r.body)).filter((i) => i.m === 'hj212');
+    expect(rows.map((r) => (r.ts - T) / H)).toEqual([0, 1]);
+    expect(src.health!()).toMatchObject({ deduped: 0 });
+    const saved = JSON.parse(outbox.checkpoint('env.alerts:hj')!);
+    expect(saved).toMatchObject({ raised: [], state: { v: 1, series: { 'OBS2017|hour|*': { recv: [[T, 2]] } } } });
   });
 });

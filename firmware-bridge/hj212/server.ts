@@ -3,11 +3,19 @@ import crypto from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import { rootLogger, type Logger, component } from '../../lib/log.ts';
-import { decodeFrame, encodeFrame, DEFAULT_MAX_FRAME_BYTES, type Hj212Frame } from './codec.ts';
-import { buildFlag, CN, HJ212_ERRORS as E, QN_RTN, type Revision } from './codes.ts';
+import { decodeFrame, encodeFrame, makeQn, DEFAULT_MAX_FRAME_BYTES, type Hj212Frame } from './codec.ts';
+import { buildFlag, CN, cnIsEncryptable, HJ212_ERRORS as E, QN_RTN, type Revision } from './codes.ts';
+import { classifyFrame, type FrameClass, type FrameKind } from './classify.ts';
 import { Deframer } from './deframer.ts';
 import { frameValues, type FactorValue } from './values.ts';
 import { parseSm4Key } from './sm4.ts';
+
+/** Codes of the platform → logger requests (Hj212Server.request). */
+export const HJ212_REQUEST_ERRORS = {
+  NOT_CONNECTED: 'HJ212_NOT_CONNECTED', // no logger with that MN is connected (or it disconnected before answering)
+  TIMEOUT: 'HJ212_TIMEOUT', // no execution result (9012) within the timeout
+  REFUSED: 'HJ212_REFUSED', // the logger's 9011 QnRtn was not 1 (ready)
+} as const;
 
 export interface StationConfig {
   mn: string;
@@ -41,10 +49,39 @@ export interface Hj212ServerOptions {
 
 export interface AcceptedFrame {
   frame: Hj212Frame;
+  /** Direction and kind (lib/hj212/classify.ts); values only come from `data` frames. */
+  cls: FrameClass;
   values: FactorValue[];
   station: StationConfig;
   duplicate: boolean;
   remote: string;
+  /** The frame answers a request this server sent (same QN): the request's CN. */
+  answers?: { qn: string; cn: string };
+}
+
+/** What a logger answered to a request (Hj212Server.request). */
+export interface RequestResult {
+  mn: string;
+  cn: string;
+  qn: string;
+  /** 9011 QnRtn (1 = ready to execute). */
+  qnRtn?: number;
+  /** 9012 ExeRtn (1 = success, 100 = no data, …). */
+  exeRtn?: number;
+  /** The logger's parameter answer (1011 SystemTime, 1061 RtdInterval, 1063 MinInterval, …): its CN and CP. */
+  answer?: { cn: string; cp: Record<string, string> };
+  /** Data frames that answered it (history requests). */
+  records: number;
+}
+
+interface PendingRequest {
+  mn: string;
+  cn: string;
+  result: RequestResult;
+  timer: NodeJS.Timeout;
+  sock: net.Socket;
+  resolve: (r: RequestResult) => void;
+  reject: (err: Error) => void;
 }
 
 export interface Hj212ServerStats {
@@ -56,6 +93,10 @@ export interface Hj212ServerStats {
   rejectReplies: number;
   rejected: Record<string, number>;
   readings: number;
+  /** Accepted frames by kind (lib/hj212/classify.ts). */
+  kinds: Record<FrameKind, number>;
+  /** Requests sent to loggers and how they ended. */
+  requests: { sent: number; executed: number; refused: number; timeouts: number; disconnected: number };
 }
 
 /**
@@ -69,7 +110,20 @@ export interface Hj212ServerStats {
  *    reply for a heartbeat could not be confirmed — see README);
  *  - request reply CN 9011 with QnRtn 3 (PW error) / 4 (MN error) for a refused frame
  *    that asked for a reply (HJ 212-2017 "请求命令返回表"). Frames with a bad CRC get
- *    no reply: their header cannot be trusted.
+ *    no reply: their header cannot be trusted;
+ *  - notification reply CN 9013 to a notification (1013 time-calibration request) that asks
+ *    for a reply; a request sent TO the platform (a logger does not send those) that asks
+ *    for a reply gets 9011 QnRtn=2 (rejected). Answers (9011/9012, parameter answers) get none.
+ * Every well-formed frame is classified (direction and kind, lib/hj212/classify.ts) and
+ * accepted; only data frames yield values and 9014 acks.
+ *
+ * Requests to loggers (`request`): the platform → logger commands of 2017 §6.5 / 2025 §6.5
+ * (1011/1012 clock, 1061–1064 intervals, 2051/2061/2031 history, …) go down the connection the
+ * MN last authenticated on, with a fresh QN, the station's PW, its ST and revision, the reply bit
+ * set and (2025 with a key) the CP SM4-encrypted for CN 2xxx. Frames coming back with that QN are
+ * collected: 9011 (QnRtn ≠ 1 → HJ212_REFUSED), the parameter answer, data records (processed and
+ * stored like any upload, `answers` set), and 9012 (ExeRtn) resolves it. No 9012 in time →
+ * HJ212_TIMEOUT; logger not connected or gone → HJ212_NOT_CONNECTED.
  * Never throws on input: every bad frame is counted by its code.
  */
 export class Hj212Server extends EventEmitter {
@@ -77,10 +131,16 @@ export class Hj212Server extends EventEmitter {
   private readonly stations = new Map<string, { cfg: StationConfig; key?: Buffer; pw: Buffer }>();
   private readonly sockets = new Set<net.Socket>();
   private readonly seen = new Map<string, true>();
+  /** MN → the connection it last authenticated on, with its ST and revision. */
+  private readonly conns = new Map<string, { sock: net.Socket; st?: string; revision: Revision }>();
+  private readonly pending = new Map<string, PendingRequest>();
+  private lastQn = '';
   private readonly log: Logger;
   readonly counters: Hj212ServerStats = {
     connections: { current: 0, total: 0, refused: 0, idleTimeouts: 0, slowTimeouts: 0 },
     accepted: 0, duplicates: 0, heartbeats: 0, acks: 0, rejectReplies: 0, rejected: {}, readings: 0,
+    kinds: { data: 0, request: 0, answer: 0, notification: 0, heartbeat: 0, other: 0 },
+    requests: { sent: 0, executed: 0, refused: 0, timeouts: 0, disconnected: 0 },
   };
 
   constructor(private readonly opts: Hj212ServerOptions) {
@@ -109,6 +169,7 @@ export class Hj212Server extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    for (const [qn, p] of [...this.pending]) this.settle(qn, p, new CodedError(HJ212_REQUEST_ERRORS.NOT_CONNECTED, `server closed before logger ${p.mn} answered CN ${p.cn}`, { mn: p.mn, cn: p.cn }));
     for (const s of this.sockets) s.destroy();
     const srv = this.server;
     this.server = undefined;
@@ -170,6 +231,15 @@ export class Hj212Server extends EventEmitter {
       if (slowTimer) clearTimeout(slowTimer);
       c.current--;
       this.sockets.delete(sock);
+      for (const [mn, conn] of this.conns) if (conn.sock === sock) this.conns.delete(mn);
+      // wait for the frames already read from this socket, then fail what is still waiting
+      void chain.then(() => {
+        for (const [qn, p] of [...this.pending]) {
+          if (p.sock !== sock) continue;
+          this.counters.requests.disconnected++;
+          this.settle(qn, p, new CodedError(HJ212_REQUEST_ERRORS.NOT_CONNECTED, `logger ${p.mn} disconnected before answering CN ${p.cn}`, { mn: p.mn, cn: p.cn }));
+        }
+      });
     });
   }
 
@@ -205,16 +275,22 @@ export class Hj212Server extends EventEmitter {
       return;
     }
     let readings: FactorValue[];
+    let cls: FrameClass;
     try {
-      readings = frameValues(frame, { offsetMinutes: this.opts.offsetMinutes });
+      cls = classifyFrame(frame);
+      readings = cls.kind === 'data' ? frameValues(frame, { offsetMinutes: this.opts.offsetMinutes }) : [];
     } catch (err) {
       this.reject(isCoded(err) ? err.code : E.BAD_FIELD, err, remote);
       return;
     }
-    if (frame.cn === CN.HEARTBEAT) this.counters.heartbeats++;
+    this.conns.set(frame.mn!, { sock, st: frame.st, revision: frame.revision });
+    this.counters.kinds[cls.kind]++;
+    if (cls.kind === 'heartbeat') this.counters.heartbeats++;
+    const pend = frame.qn !== undefined ? this.pending.get(frame.qn) : undefined;
+    const answers = pend && pend.mn === frame.mn ? { qn: frame.qn!, cn: pend.cn } : undefined;
     const key = `${frame.mn}|${frame.cn}|${frame.cp.DataTime ?? frame.qn}|${frame.pno ?? ''}`;
     const duplicate = readings.length > 0 && this.seen.has(key);
-    const ev: AcceptedFrame = { frame, values: duplicate ? [] : readings, station: st.cfg, duplicate, remote };
+    const ev: AcceptedFrame = { frame, cls, values: duplicate ? [] : readings, station: st.cfg, duplicate, remote, ...(answers ? { answers } : {}) };
     try {
       await this.opts.onFrame?.(ev);
     } catch (err) {
@@ -231,10 +307,83 @@ export class Hj212Server extends EventEmitter {
     this.counters.accepted++;
     this.counters.readings += ev.values.length;
     this.emit('frame', ev);
-    if (frame.flagBits?.needsAck && (/^2\d{3}$/.test(frame.cn) || frame.cn === CN.HEARTBEAT)) {
-      this.reply(sock, frame, CN.DATA_ACK, '');
-      this.counters.acks++;
+    if (frame.flagBits?.needsAck) {
+      if (cls.kind === 'data' || cls.kind === 'heartbeat') {
+        this.reply(sock, frame, CN.DATA_ACK, '');
+        this.counters.acks++;
+      } else if (cls.kind === 'notification') this.reply(sock, frame, CN.NOTIFY_REPLY, '');
+      else if (cls.kind === 'request') this.reply(sock, frame, CN.REQUEST_REPLY, `QnRtn=${QN_RTN.REJECTED}`);
     }
+    if (answers && pend) this.collect(frame, cls, pend);
+  }
+
+  /** Whether a logger with this MN is connected (has authenticated on a live connection). */
+  connected(mn: string): boolean {
+    const c = this.conns.get(mn);
+    return !!c && !c.sock.destroyed;
+  }
+
+  /**
+   * Send a request (platform → logger) to the logger with this MN and wait for its execution
+   * result (9012). `cp` items are written `key=value` separated by `;`. Rejects with
+   * HJ212_NOT_CONNECTED, HJ212_REFUSED (details.qnRtn) or HJ212_TIMEOUT (details: what came).
+   */
+  request(mn: string, cn: string, cp: Record<string, string> = {}, opts: { timeoutMs?: number } = {}): Promise<RequestResult> {
+    const conn = this.conns.get(mn);
+    const st = this.stations.get(mn);
+    if (!conn || conn.sock.destroyed || !st) {
+      return Promise.reject(new CodedError(HJ212_REQUEST_ERRORS.NOT_CONNECTED, `no logger with MN ${mn} is connected`, { mn }));
+    }
+    const qn = this.nextQn();
+    const revision: Revision = st.cfg.revision ?? conn.revision;
+    const text = encodeFrame(
+      { qn, st: conn.st ?? '91', cn, pw: st.cfg.password, mn, flag: buildFlag(revision === 'unknown' ? '2017' : revision, { needsAck: true }), cp: Object.entries(cp).map(([k, v]) => `${k}=${v}`).join(';') },
+      st.key && revision === '2025' && cnIsEncryptable(cn) ? { sm4Key: st.key } : {},
+    );
+    const timeoutMs = opts.timeoutMs ?? 30_000;
+    return new Promise<RequestResult>((resolve, reject) => {
+      const result: RequestResult = { mn, cn, qn, records: 0 };
+      const timer = setTimeout(() => {
+        const p = this.pending.get(qn);
+        if (!p) return;
+        this.counters.requests.timeouts++;
+        const got = p.result.qnRtn !== undefined ? `QnRtn=${p.result.qnRtn}, ${p.result.records} record(s), no execution result (9012)` : 'no reply at all';
+        this.settle(qn, p, new CodedError(E.TIMEOUT, `logger ${mn} did not complete CN ${cn} within ${timeoutMs} ms (${got})`, { timeoutMs, ...p.result }));
+      }, timeoutMs);
+      this.pending.set(qn, { mn, cn, result, timer, sock: conn.sock, resolve, reject });
+      this.counters.requests.sent++;
+      conn.sock.write(text);
+    });
+  }
+
+  private collect(frame: Hj212Frame, cls: FrameClass, p: PendingRequest): void {
+    const qn = frame.qn!;
+    if (cls.answer === 'request-reply') {
+      p.result.qnRtn = cls.qnRtn;
+      if (cls.qnRtn !== QN_RTN.READY) {
+        this.counters.requests.refused++;
+        this.settle(qn, p, new CodedError(HJ212_REQUEST_ERRORS.REFUSED, `logger ${p.mn} refused CN ${p.cn}: QnRtn=${cls.qnRtn}`, { mn: p.mn, cn: p.cn, qnRtn: cls.qnRtn }));
+      }
+    } else if (cls.answer === 'execution-result') {
+      p.result.exeRtn = cls.exeRtn;
+      this.counters.requests.executed++;
+      this.settle(qn, p);
+    } else if (cls.kind === 'data') p.result.records++;
+    else if (cls.kind === 'answer' && cls.answer === 'parameters') p.result.answer = { cn: frame.cn, cp: { ...frame.cp } };
+  }
+
+  private settle(qn: string, p: PendingRequest, err?: Error): void {
+    clearTimeout(p.timer);
+    this.pending.delete(qn);
+    if (err) p.reject(err);
+    else p.resolve(p.result);
+  }
+
+  private nextQn(): string {
+    let qn = makeQn(Date.now(), this.opts.offsetMinutes ?? 480);
+    if (qn <= this.lastQn) qn = String(BigInt(this.lastQn) + 1n);
+    this.lastQn = qn;
+    return qn;
   }
 
   private reply(sock: net.Socket, frame: Hj212Frame, cn: string, cp: string): void {

@@ -1,7 +1,8 @@
 import net from 'node:net';
 import { CodedError, isCoded } from '../../lib/errors.ts';
-import { buildCp, decodeFrame, encodeFrame, formatDataTime, makeQn, type Hj212Frame } from './codec.ts';
+import { buildCp, decodeFrame, encodeFrame, formatDataTime, makeQn, parseDataTime, type Hj212Frame } from './codec.ts';
 import { buildFlag, CN, HJ212_ERRORS as E, QN_RTN } from './codes.ts';
+import { classifyFrame } from './classify.ts';
 import { Deframer } from './deframer.ts';
 import { parseSm4Key } from './sm4.ts';
 
@@ -28,6 +29,24 @@ export interface Hj212ClientOptions {
   /** DataTime/QN offset from UTC in minutes (default 480). */
   offsetMinutes?: number;
   lengthOf?: 'plaintext' | 'wire';
+  /** Answer platform requests (9011/9012, clock, intervals, history). Default true. */
+  answerRequests?: boolean;
+  /** Reply to every request with this QnRtn instead of 1 (ready), e.g. 2 (rejected). */
+  refuseWith?: number;
+  /** Real-time data interval, s (CN 1061/1062; default 30) and minute data interval, min (CN 1063/1064; default 10). */
+  rtdInterval?: number;
+  minInterval?: number;
+}
+
+/** A request the logger received from the platform and what it did. */
+export interface ReceivedRequest {
+  cn: string;
+  qn: string;
+  cp: Record<string, string>;
+  qnRtn: number;
+  exeRtn?: number;
+  /** Records uploaded in answer (history requests). */
+  records?: number;
 }
 
 export interface SendResult {
@@ -49,6 +68,15 @@ interface Pending {
  * (HJ 212-2025 Table 3: "RF=1，标志数据报文属于补传报文"; 2017 has no RF field and
  * re-sends the frame unchanged). A 9011 reply with QnRtn 3/4 fails the send with
  * HJ212_AUTH.
+ *
+ * It answers platform requests as a logger does (2017 §6.5 request flow: 9011 request reply
+ * with QnRtn, the answer, 9012 execution result with ExeRtn; every answer carries the request's
+ * QN): 1011 → 1011 with its SystemTime; 1012 sets its clock from SystemTime; 1061/1063 → its
+ * RtdInterval/MinInterval; 1062/1064 set them; 2051/2061/2031 with BeginTime/EndTime → the
+ * records it holds in that window (everything it was given by sendData or record(), whether
+ * it got through or not), uploaded as data frames of that CN (RF=1 in 2025), then ExeRtn=1, or
+ * ExeRtn=100 when it holds none. A wrong PW gets QnRtn=3, another MN 4, an unknown CN 8, a
+ * malformed command (a field classifyFrame refuses) 2.
  */
 export class Hj212Client {
   private sock?: net.Socket;
@@ -58,11 +86,33 @@ export class Hj212Client {
   private lastQn = '';
   /** Data that was never acknowledged: re-sent with RF=1 by resendBacklog(). */
   readonly backlog: Array<{ cn: string; dataTime: number; factors: FactorValues[] }> = [];
-  readonly stats = { sent: 0, acked: 0, retries: 0, resent: 0, heartbeats: 0, replies: 0 };
+  readonly stats = { sent: 0, acked: 0, retries: 0, resent: 0, heartbeats: 0, replies: 0, requests: 0, historyRecords: 0 };
   readonly received: Hj212Frame[] = [];
+  /** Requests from the platform, in arrival order, with what the logger answered. */
+  readonly requests: ReceivedRequest[] = [];
+  /** Every record it was given (sendData or record()), by CN and DataTime: its history. */
+  private readonly history = new Map<string, Map<number, FactorValues[]>>();
+  private clockOffsetMs = 0;
+  rtdInterval: number;
+  minInterval: number;
+  private requestChain: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: Hj212ClientOptions) {
     if (opts.sm4Key) this.key = parseSm4Key(opts.sm4Key);
+    this.rtdInterval = opts.rtdInterval ?? 30;
+    this.minInterval = opts.minInterval ?? 10;
+  }
+
+  /** The logger's clock (epoch ms): the host clock plus what CN 1012 set. */
+  clock(): number {
+    return Date.now() + this.clockOffsetMs;
+  }
+
+  /** Keep a record in the logger's history without sending it (its uplink was down): history requests can fetch it. */
+  record(cn: string, dataTime: number, factors: FactorValues[]): void {
+    let m = this.history.get(cn);
+    if (!m) this.history.set(cn, (m = new Map()));
+    m.set(dataTime, factors);
   }
 
   async connect(): Promise<void> {
@@ -99,8 +149,19 @@ export class Hj212Client {
     for (const part of this.deframer.push(chunk)) {
       if (part instanceof CodedError) continue;
       let f: Hj212Frame;
-      try { f = decodeFrame(part); } catch { continue; }
+      let kind: string;
+      try { f = decodeFrame(part, { keyFor: () => this.key }); } catch { continue; }
+      try { kind = classifyFrame(f).kind; } catch {
+        // a malformed command (e.g. 1012 without SystemTime): "请求被拒绝"
+        if (f.cn[0] !== '9' && this.connected) this.sock!.write(this.frameText(CN.REQUEST_REPLY, `QnRtn=${QN_RTN.REJECTED}`, f.qn ?? this.nextQn(), false, false));
+        continue;
+      }
       this.received.push(f);
+      if (kind === 'request') {
+        this.stats.requests++;
+        if (this.opts.answerRequests !== false) this.requestChain = this.requestChain.then(() => this.answer(f)).catch(() => undefined);
+        continue;
+      }
       this.stats.replies++;
       const p = f.qn ? this.pending.get(f.qn) : undefined;
       if (!p) continue;
@@ -122,8 +183,7 @@ export class Hj212Client {
     return qn;
   }
 
-  private frameText(cn: string, cp: string, qn: string, resent: boolean): string {
-    const needsAck = this.opts.needsAck !== false;
+  private frameText(cn: string, cp: string, qn: string, resent: boolean, needsAck = this.opts.needsAck !== false): string {
     const encrypt = this.key && this.opts.revision === '2025' && /^2\d{3}$/.test(cn);
     return encodeFrame(
       { qn, st: this.opts.st ?? '22', cn, pw: this.opts.password, mn: this.opts.mn, flag: buildFlag(this.opts.revision, { needsAck }), resent: resent && this.opts.revision === '2025', cp },
@@ -141,8 +201,9 @@ export class Hj212Client {
     });
   }
 
-  /** Upload one data frame (CN 2011/2051/2061/2031), retrying until acked. */
+  /** Upload one data frame (CN 2011/2051/2061/2031), retrying until acked. The record is kept in the logger's history. */
   async sendData(cn: string, dataTime: number, factors: FactorValues[], opts: { resent?: boolean } = {}): Promise<SendResult> {
+    this.record(cn, dataTime, factors);
     const cp = buildCp({ DataTime: formatDataTime(dataTime, this.opts.offsetMinutes ?? 480) }, factors);
     const qn = this.nextQn();
     const max = this.opts.maxAttempts ?? 3;
@@ -172,6 +233,52 @@ export class Hj212Client {
       }
     }
     return acked;
+  }
+
+  /** Answer one platform request (see the class comment). */
+  private async answer(f: Hj212Frame): Promise<void> {
+    if (!this.connected) return;
+    const qn = f.qn ?? this.nextQn();
+    const off = this.opts.offsetMinutes ?? 480;
+    const send = (cn: string, cp: string) => { if (this.connected) this.sock!.write(this.frameText(cn, cp, qn, false, false)); };
+    const known = ['1011', '1012', '1061', '1062', '1063', '1064', '2031', '2051', '2061'];
+    let qnRtn: number = QN_RTN.READY;
+    if (f.mn !== this.opts.mn) qnRtn = QN_RTN.MN_ERROR;
+    else if (f.pw !== this.opts.password) qnRtn = QN_RTN.PW_ERROR;
+    else if (!known.includes(f.cn)) qnRtn = QN_RTN.CN_ERROR;
+    else if (this.opts.refuseWith !== undefined) qnRtn = this.opts.refuseWith;
+    const req: ReceivedRequest = { cn: f.cn, qn, cp: { ...f.cp }, qnRtn };
+    this.requests.push(req);
+    send(CN.REQUEST_REPLY, `QnRtn=${qnRtn}`);
+    if (qnRtn !== QN_RTN.READY) return;
+    let exeRtn = 1;
+    switch (f.cn) {
+      case '1011': send('1011', `SystemTime=${formatDataTime(this.clock(), off)}`); break;
+      case '1012': this.clockOffsetMs = parseDataTime(f.cp.SystemTime, off) - Date.now(); break;
+      case '1061': send('1061', `RtdInterval=${this.rtdInterval}`); break;
+      case '1062': this.rtdInterval = Number(f.cp.RtdInterval); break;
+      case '1063': send('1063', `MinInterval=${this.minInterval}`); break;
+      case '1064': this.minInterval = Number(f.cp.MinInterval); break;
+      default: {
+        // history: 2051 / 2061 / 2031 with BeginTime/EndTime
+        const from = f.cp.BeginTime ? parseDataTime(f.cp.BeginTime, off) : -Infinity;
+        const to = f.cp.EndTime ? parseDataTime(f.cp.EndTime, off) : Infinity;
+        const rows = [...(this.history.get(f.cn) ?? new Map<number, FactorValues[]>())].filter(([t]) => t >= from && t <= to).sort((a, b) => a[0] - b[0]);
+        let sent = 0;
+        for (const [t, factors] of rows) {
+          const text = this.frameText(f.cn, buildCp({ DataTime: formatDataTime(t, off) }, factors), qn, true);
+          this.stats.sent++;
+          if (this.opts.revision === '2025') this.stats.resent++;
+          if (await this.sendAndWait(text, qn)) this.stats.acked++;
+          sent++;
+        }
+        this.stats.historyRecords += sent;
+        req.records = sent;
+        if (!sent) exeRtn = 100;
+      }
+    }
+    req.exeRtn = exeRtn;
+    send(CN.EXEC_RESULT, `ExeRtn=${exeRtn}`);
   }
 
   /** Heartbeat CN 9015 (HJ 212-2025 Table 12), CP empty. Resolves true when acked. */

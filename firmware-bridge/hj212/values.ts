@@ -1,19 +1,34 @@
 import { CodedError } from '../../lib/errors.ts';
 import { type Hj212Frame, parseDataTime } from './codec.ts';
-import { DATA_FLAGS, HJ212_ERRORS, periodOf } from './codes.ts';
+import { DATA_FLAGS, HJ212_ERRORS } from './codes.ts';
+import { classifyFrame } from './classify.ts';
 import { factorInfo } from './factors.ts';
 
 /**
- * Normalised readings from a decoded data frame (CN 2011 real-time, 2051 minute,
- * 2061 hourly, 2031 daily). One reading per factor per statistic; the instrument
- * flag (`<code>-Flag`, HJ 212-2017 data flags N/F/M/S/D/C/T/B) is copied onto every
- * reading of that factor and never dropped — an unknown flag letter passes through
- * with `flagKnown: false`. A value outside the factor's plausible range is kept and
- * marked `qc: 'out_of_range'`; a non-numeric value is kept with `value: null` and
- * `qc: 'not_numeric'`.
+ * Normalised values from a decoded **data** frame (CN 2011 real-time, 2051 minute, 2061 hourly,
+ * 2031 daily; classified by `classifyFrame`, so a request such as CN 2011 with an empty CP or
+ * CN 2061 with BeginTime/EndTime yields nothing instead of being refused). Per factor:
+ *  - one value per statistic `Rtd|Avg|Min|Max|Cou` (statistic rtd/avg/min/max/cou);
+ *  - one value per converted concentration the logger sent, `ZsRtd|ZsAvg|ZsMin|ZsMax`
+ *    (HJ 212-2017 CP field table "折算…"; statistic rtd/avg/min/max, `basis: 'converted'`,
+ *    `zsSource: 'logger'`);
+ *  - one value per other named numeric field (statistic `named`, `field` = its standard name:
+ *    electric-quantity factors send `Ia`, `Ua`, `Pt`… on one code), so none is lost;
+ *  - non-numeric extra fields (SampleTime, EFlag, …) in `extra`.
+ * The instrument flag (`<code>-Flag`, N/F/M/S/D/C/T/B) is copied onto every value of that factor
+ * and never dropped — an unknown flag letter passes through with `flagKnown: false`. A raw value
+ * outside the factor's plausible range is kept and marked `qc: 'out_of_range'`; a non-numeric
+ * statistic is kept with `value: null` and `qc: 'not_numeric'`. A factor with only a Flag still
+ * reports its status (one value, null).
  */
 export type Statistic = 'rtd' | 'avg' | 'min' | 'max' | 'cou';
 const STAT_KEYS: Record<string, Statistic> = { Rtd: 'rtd', Avg: 'avg', Min: 'min', Max: 'max', Cou: 'cou' };
+const ZS_KEYS: Record<string, Statistic> = { ZsRtd: 'rtd', ZsAvg: 'avg', ZsMin: 'min', ZsMax: 'max' };
+/** Per-factor fields that are not measurements (kept as text in `extra`). */
+const NOT_MEASURED = new Set(['Flag', 'EFlag', 'SampleTime', 'DataTime']);
+/** Names a telemetry item already uses for its own fields (a named field may not take them). */
+export const RESERVED_FIELDS = new Set(['rtd', 'avg', 'min', 'max', 'cou', 'zsRtd', 'zsAvg', 'zsMin', 'zsMax', 'o2', 'zsSource', 'flag', 'unit', 'qc', 'resent']);
+const FIELD_NAME = /^[A-Za-z][A-Za-z0-9_]{0,47}$/;
 
 export interface FactorValue {
   station: string;
@@ -21,7 +36,10 @@ export interface FactorValue {
   pollutant: string;
   code: string;
   known: boolean;
-  statistic: Statistic;
+  /** rtd/avg/min/max/cou, or `named` for another numeric field (see `field`). */
+  statistic: Statistic | 'named';
+  /** The CP field name as sent: Rtd, Avg, ZsAvg, Ia, … (set by frameValues). */
+  field?: string;
   period: 'rt' | 'min' | 'hour' | 'day';
   value: number | null;
   unit?: string;
@@ -32,9 +50,17 @@ export interface FactorValue {
   flagMeaning?: string;
   flagKnown?: boolean;
   qc: 'ok' | 'out_of_range' | 'not_numeric';
-  /** Re-sent data (RF=1). */
+  /** Re-sent data (RF=1, or answering a history request). */
   resent: boolean;
-  /** Other per-factor fields (SampleTime, EFlag, ZsRtd, ...). */
+  /** A converted concentration (HJ 75-2017 C = C′ × (21 − O₂ref) / (21 − O₂)); absent = as measured. */
+  basis?: 'converted';
+  /** Who converted it: the logger (Zs* fields) or the edge (convert.ts). */
+  zsSource?: 'logger' | 'computed';
+  /** The measured O₂ (%) a computed converted value used. */
+  o2?: number;
+  /** On a measured flue-gas concentration that has no converted value: why (convert.ts). */
+  zsMissing?: 'o2_missing' | 'o2_not_below_21' | 'o2_invalid';
+  /** Other per-factor fields that are not numbers (SampleTime, EFlag, ...). */
   extra?: Record<string, string>;
 }
 
@@ -46,16 +72,23 @@ export interface ValueOptions {
 }
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const isNumber = (s: string) => NUMBER.test(s.trim()) && Number.isFinite(Number(s));
 
+/** A data upload that carries values (CN 2011/2051/2061/2031 with DataTime). */
 export function isDataFrame(frame: Hj212Frame): boolean {
-  return periodOf(frame.cn) !== undefined;
+  try {
+    const c = classifyFrame(frame);
+    return c.kind === 'data' && c.period !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 export function frameValues(frame: Hj212Frame, opts: ValueOptions = {}): FactorValue[] {
-  const period = periodOf(frame.cn);
-  if (!period) return [];
-  const dt = frame.cp.DataTime;
-  if (!dt) throw new CodedError(HJ212_ERRORS.BAD_FIELD, `data frame CN=${frame.cn} has no DataTime`, { cn: frame.cn, mn: frame.mn });
+  const cls = classifyFrame(frame);
+  const period = cls.period;
+  if (cls.kind !== 'data' || !period) return [];
+  const dt = frame.cp.DataTime!;
   const observedAt = parseDataTime(dt, opts.offsetMinutes ?? 480);
   if (!Number.isFinite(observedAt)) throw new CodedError(HJ212_ERRORS.BAD_FIELD, `DataTime ${dt} is not a valid date`);
   const ambient = frame.st === '22';
@@ -64,40 +97,38 @@ export function frameValues(frame: Hj212Frame, opts: ValueOptions = {}): FactorV
     const info = factorInfo(code);
     const unit = opts.units?.[code] ?? (ambient ? info?.ambientUnit ?? info?.unit : info?.unit);
     const flag = fields.Flag;
+    const base = { station: frame.mn ?? '', pollutant: info?.pollutant ?? code, code, known: !!info, period, observedAt, resent: frame.resent };
+    const flagPart: Partial<FactorValue> = {};
+    if (flag !== undefined) {
+      flagPart.flag = flag;
+      flagPart.flagKnown = flag in DATA_FLAGS;
+      if (flagPart.flagKnown) flagPart.flagMeaning = DATA_FLAGS[flag];
+    }
     const extra: Record<string, string> = {};
-    for (const [k, v] of Object.entries(fields)) if (!(k in STAT_KEYS) && k !== 'Flag') extra[k] = v;
-    for (const [k, stat] of Object.entries(STAT_KEYS)) {
-      const raw = fields[k];
-      if (raw === undefined) continue;
-      const numeric = NUMBER.test(raw.trim());
-      const value = numeric ? Number(raw) : null;
-      let qc: FactorValue['qc'] = numeric ? 'ok' : 'not_numeric';
-      if (value !== null && info?.range && stat !== 'cou' && (value < info.range[0] || value > info.range[1])) qc = 'out_of_range';
-      const r: FactorValue = {
-        station: frame.mn ?? '',
-        pollutant: info?.pollutant ?? code,
-        code,
-        known: !!info,
-        statistic: stat,
-        period,
-        value,
-        observedAt,
-        qc,
-        resent: frame.resent,
-      };
-      if (unit && stat !== 'cou') r.unit = unit;
-      if (flag !== undefined) {
-        r.flag = flag;
-        r.flagKnown = flag in DATA_FLAGS;
-        if (r.flagKnown) r.flagMeaning = DATA_FLAGS[flag];
-      }
-      if (Object.keys(extra).length) r.extra = extra;
-      out.push(r);
+    const mine: FactorValue[] = [];
+    for (const [k, raw] of Object.entries(fields)) {
+      const stat = STAT_KEYS[k];
+      const zs = ZS_KEYS[k];
+      if (stat) {
+        const numeric = isNumber(raw);
+        const value = numeric ? Number(raw) : null;
+        let qc: FactorValue['qc'] = numeric ? 'ok' : 'not_numeric';
+        if (value !== null && info?.range && stat !== 'cou' && (value < info.range[0] || value > info.range[1])) qc = 'out_of_range';
+        const r: FactorValue = { ...base, statistic: stat, field: k, value, qc, ...flagPart };
+        if (unit && stat !== 'cou') r.unit = unit;
+        mine.push(r);
+      } else if (zs && isNumber(raw)) {
+        mine.push({ ...base, statistic: zs, field: k, value: Number(raw), qc: 'ok', basis: 'converted', zsSource: 'logger', ...(unit ? { unit } : {}), ...flagPart });
+      } else if (!NOT_MEASURED.has(k) && !zs && isNumber(raw) && FIELD_NAME.test(k) && !RESERVED_FIELDS.has(k)) {
+        mine.push({ ...base, statistic: 'named', field: k, value: Number(raw), qc: 'ok', ...flagPart });
+      } else if (k !== 'Flag') extra[k] = raw;
     }
     // a factor with only a Flag (no value) still reports its status
-    if (!Object.keys(STAT_KEYS).some((k) => fields[k] !== undefined) && flag !== undefined) {
-      out.push({ station: frame.mn ?? '', pollutant: info?.pollutant ?? code, code, known: !!info, statistic: period === 'rt' ? 'rtd' : 'avg', period, value: null, observedAt, qc: 'not_numeric', resent: frame.resent, flag, flagKnown: flag in DATA_FLAGS, ...(flag in DATA_FLAGS ? { flagMeaning: DATA_FLAGS[flag] } : {}) });
+    if (!mine.length && flag !== undefined) {
+      mine.push({ ...base, statistic: period === 'rt' ? 'rtd' : 'avg', value: null, qc: 'not_numeric', ...flagPart });
     }
+    if (Object.keys(extra).length) for (const r of mine) r.extra = extra;
+    out.push(...mine);
   }
   return out;
 }

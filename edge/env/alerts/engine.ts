@@ -9,6 +9,9 @@ interface LimitState extends Who { raised: boolean; streak: number; clearStreak:
 interface MissingState extends Who { lastSeen: number; raised: boolean }
 interface InstrumentState extends Who { raised: boolean; streak: number; flags: Flag[]; since: number }
 
+/** Whether a value is a measured concentration or a converted (reference-O₂, HJ 75-2017) one. */
+export type Basis = 'raw' | 'converted';
+
 /** Persisted part of the state (what must survive a restart so raise/clear stay paired). */
 export interface AlertSnapshot { raised: Array<{ rule: string; source: string }> }
 
@@ -17,6 +20,13 @@ export interface AlertSnapshot { raised: Array<{ rule: string; source: string }>
  * time comes from the readings' observedAt and from `tick(now)`). Output is protocol alert items:
  * exactly one `raise` when a situation starts and one `clear` when it ends, per (rule, source),
  * where source is `station[/outlet]/pollutant`.
+ *
+ * Exceedance alerts (limit rules) carry `data.basis` ('raw' measured / 'converted' reference-O₂
+ * concentration, from `opts.basis`, default raw) and `data.multiple` = value / limit (超标倍数 as
+ * the cloud contract defines it; omitted when the limit is not positive), and their message states
+ * both, in English and in Chinese (the terms of ../shared/GLOSSARY_zh.md: 实测浓度 / 折算浓度, 限值,
+ * 超标, 超标倍数, 解除), with the ratio spelled out — HJ 663-2013 defines 超标倍数 as
+ * (value − limit) / limit, so the message says which one it shows.
  */
 export class AlertEngine {
   private readonly limit = new Map<string, LimitState>();
@@ -28,7 +38,10 @@ export class AlertEngine {
   private journal?: Map<string, { limit?: LimitState; missing?: MissingState; instrument?: InstrumentState; restored: boolean }>;
   private journalCounts?: { readings: number; raised: number; cleared: number };
 
-  constructor(private readonly rules: Rule[]) {
+  private readonly basisOf: (r: Reading) => Basis;
+
+  constructor(private readonly rules: Rule[], opts: { basis?: (r: Reading) => Basis } = {}) {
+    this.basisOf = opts.basis ?? (() => 'raw');
     const seen = new Set<string>();
     for (const r of rules) {
       if (seen.has(r.id)) throw new CodedError('ALERT_RULE_DUPLICATE', `alert rule id "${r.id}" is used twice; give every rule its own id`, { rule: r.id });
@@ -159,21 +172,33 @@ export class AlertEngine {
       window = { windowMinutes: rule.average.windowMinutes, samples: s.samples.length };
     }
     const clearAt = rule.clearAt ?? rule.limit;
-    const what = rule.average ? `${rule.average.windowMinutes}-min average` : 'value';
+    const basis = this.basisOf(r);
+    const conc = basis === 'converted' ? 'converted concentration' : 'value';
+    const concZh = basis === 'converted' ? '折算浓度' : '实测浓度';
+    const what = rule.average ? `${rule.average.windowMinutes}-min average${basis === 'converted' ? ` ${conc}` : ''}` : conc;
+    const whatZh = rule.average ? `${rule.average.windowMinutes}分钟平均${concZh}` : concZh;
+    const multiple = rule.limit > 0 ? Math.round((v / rule.limit) * 1000) / 1000 : undefined;
+    const m = multiple !== undefined ? { multiple } : {};
+    const mText = multiple !== undefined ? multiple.toFixed(2) : undefined;
     if (!s.raised) {
       s.streak = v > rule.limit ? s.streak + 1 : 0;
       if (s.streak >= rule.consecutive) {
         s.raised = true;
         s.clearStreak = 0;
         const n = rule.consecutive > 1 ? ` for ${rule.consecutive} consecutive readings` : '';
-        out.push(this.alert(rule, sk, s, 'raise', r.observedAt, `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} above limit ${rule.limit}${n}`, { value: v, limit: rule.limit, clearAt, consecutive: rule.consecutive, ...window }));
+        const nZh = rule.consecutive > 1 ? `，连续${rule.consecutive}次` : '';
+        const en = `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} above limit ${rule.limit}${n}${mText ? `, exceedance multiple ${mText} (value / limit)` : ''}`;
+        const zh = `${where(s)} ${r.pollutant} 超标：${whatZh} ${v} ${r.unit}，限值 ${rule.limit}${mText ? `，超标倍数 ${mText}（监测值/限值）` : ''}${nZh}`;
+        out.push(this.alert(rule, sk, s, 'raise', r.observedAt, `${en} | ${zh}`, { value: v, limit: rule.limit, ...m, basis, clearAt, consecutive: rule.consecutive, ...window }));
       }
     } else {
       s.clearStreak = v <= clearAt ? s.clearStreak + 1 : 0;
       if (s.clearStreak >= rule.clearConsecutive) {
         s.raised = false;
         s.streak = 0;
-        out.push(this.alert(rule, sk, s, 'clear', r.observedAt, `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} back at or below ${clearAt}`, { value: v, limit: rule.limit, clearAt, clearConsecutive: rule.clearConsecutive, ...window }));
+        const en = `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} back at or below ${clearAt}`;
+        const zh = `${where(s)} ${r.pollutant} 超标解除：${whatZh} ${v} ${r.unit}，不高于 ${clearAt}`;
+        out.push(this.alert(rule, sk, s, 'clear', r.observedAt, `${en} | ${zh}`, { value: v, limit: rule.limit, ...m, basis, clearAt, clearConsecutive: rule.clearConsecutive, ...window }));
       }
     }
   }
