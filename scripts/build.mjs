@@ -13,7 +13,12 @@ const old = path.join(root, `dist.old-${process.pid}`);
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 try {
   execFileSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json'), '--outDir', next], { stdio: 'inherit' });
-} catch {
+  // the operator console (console/src) bundled into dist/console, served by the cloud at /
+  const { buildConsole } = await import('./build-console.mjs');
+  const c = await buildConsole(path.join(next, 'console'));
+  console.log(`console: dist/console/${c.js} (first load ${(c.gzipBytes / 1024).toFixed(1)} KiB gzip)`);
+} catch (err) {
+  if (err?.message) console.error(err.message);
   fs.rmSync(next, { recursive: true, force: true });
   process.exit(1);
 }

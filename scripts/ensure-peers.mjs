@@ -66,6 +66,8 @@ const peers = [
   { pkg: 'gstreamer1.0-plugins-bad', ok: () => gstElements('h264parse') },
   // test/console/*.int.test.ts and bench/console.ts: chromium launched headless by playwright-core
   { pkg: 'chromium', ok: chromiumOk },
+  // the console's zh-CN screenshots need a font with Chinese glyphs (the page loads no web fonts)
+  { pkg: 'fonts-wqy-microhei', ok: () => { try { return execFileSync('fc-list', [':lang=zh', 'family'], { encoding: 'utf8' }).trim().length > 0; } catch { return false; } } },
 ];
 
 function gstElements(...names) {

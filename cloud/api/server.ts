@@ -76,7 +76,7 @@ export async function buildApi(ctx: CloudContext, extra: RoutePlugin[] = [], opt
     rejected.inc({ code: 'API_NOT_FOUND' });
     reply.code(404).send({ code: 'API_NOT_FOUND', message: `no route ${req.method} ${req.url}; see /openapi.json` });
   });
-  const consolePlugins: RoutePlugin[] = [sessionRoutes({ users, sessions, throttle, config: consoleCfg }), userRoutes(users), streamRoute(feed), consoleApiRoutes, consoleStatic(consoleCfg.assetsDir)];
+  const consolePlugins: RoutePlugin[] = [sessionRoutes({ users, sessions, throttle, config: consoleCfg }), userRoutes(users), streamRoute(feed), consoleApiRoutes(consoleCfg.timezone), consoleStatic(consoleCfg.assetsDir)];
   for (const plugin of [healthRoutes, seriesRoutes, siteRoutes, adminRoutes, ...consolePlugins, ...extra]) await plugin(app, ctx);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await app.ready();

@@ -14,6 +14,7 @@ export const ConsoleConfigSchema = Type.Object({
   }, { additionalProperties: false, default: {} }),
   secureCookie: Type.Union([Type.Literal('auto'), Type.Literal('always'), Type.Literal('never')], { default: 'auto', description: 'auto: Secure when the request came over TLS (or X-Forwarded-Proto https behind trustProxy)' }),
   streamPollMs: Type.Integer({ minimum: 50, maximum: 10_000, default: 250, description: 'how often the live stream looks for new alerts, events and site status' }),
+  timezone: Type.String({ default: 'Asia/Shanghai', description: 'time zone of sites without their own (PUT /api/v1/sites/:site/info)' }),
   assetsDir: Type.Optional(Type.String({ description: 'built console (default: dist/console of the package)' })),
 }, { additionalProperties: false, default: {} });
 export type ConsoleConfig = Static<typeof ConsoleConfigSchema>;

@@ -36,7 +36,14 @@ function validZone(tz: string): boolean {
  * and sorting for thousands of sites), site locations for the map, site metadata (location,
  * time zone; ops), camera events with their snapshots, and the snapshot images.
  */
-export async function consoleApiRoutes(app: FastifyInstance, ctx: CloudContext): Promise<void> {
+export function consoleApiRoutes(defaultTimezone: string) {
+  return (app: FastifyInstance, ctx: CloudContext) => routes(app, ctx, defaultTimezone);
+}
+
+const AIR_FIELDS = ['pm25', 'pm10', 'so2', 'no2', 'co', 'o3'];
+const MONTH = 30 * 86_400_000;
+
+async function routes(app: FastifyInstance, ctx: CloudContext, defaultTimezone: string): Promise<void> {
   const prev = new Map<string, { ts: number; frames: number; fps: number }>();
   const rows = (): SiteRow[] => {
     const status = ctx.db.prepare('SELECT s.site, s.online, s.ts, s.received, s.health, i.name, i.lat, i.lon, i.timezone FROM site_status s LEFT JOIN site_info i ON i.site = s.site').all() as Array<Record<string, any>>;
@@ -67,6 +74,49 @@ export async function consoleApiRoutes(app: FastifyInstance, ctx: CloudContext):
     config: { role: 'viewer' },
     schema: { tags: ['sites'], summary: 'every site with coordinates (for the map): [site, lat, lon, online]', security: bearer, response: { 200: Type.Array(Type.Tuple([Type.String(), Type.Number(), Type.Number(), Type.Boolean()])), ...errors } },
   }, async () => rows().filter((r) => r.lat !== undefined && r.lon !== undefined).map((r) => [r.site, r.lat!, r.lon!, r.online] as [string, number, number, boolean]));
+
+  app.get('/api/v1/sites/meta', {
+    config: { role: 'viewer' },
+    schema: { tags: ['sites'], summary: 'site names and time zones (and the default zone for sites without one)', security: bearer, response: { 200: Type.Object({ defaultTimezone: Type.String(), sites: Type.Record(Type.String(), Type.Object({ name: Type.Optional(Type.String()), timezone: Type.Optional(Type.String()) })) }), ...errors } },
+  }, async () => {
+    const sites: Record<string, { name?: string; timezone?: string }> = {};
+    for (const r of ctx.db.prepare('SELECT site, name, timezone FROM site_info').all() as Array<{ site: string; name: string | null; timezone: string | null }>) {
+      sites[r.site] = { ...(r.name ? { name: r.name } : {}), ...(r.timezone ? { timezone: r.timezone } : {}) };
+    }
+    return { defaultTimezone, sites };
+  });
+
+  app.get('/api/v1/env/stations', {
+    config: { role: 'viewer' },
+    schema: { tags: ['series'], summary: 'monitoring stations and outlets with their factors and the time of their latest data (HJ 212 loggers: hj212; air replays: air)', security: bearer, response: { 200: Type.Array(Type.Object({ site: Type.String(), measurement: Type.String(), station: Type.String(), pollutant: Type.String(), field: Type.String(), unit: Type.Optional(Type.String()), last: Type.Integer() })), ...errors } },
+  }, async () => {
+    const to = Date.now() + 86_400_000;
+    const from = to - 30 * 12 * MONTH; // 30 years in month windows: when the replayed data's newest month is
+    const out: Array<{ site: string; measurement: string; station: string; pollutant: string; field: string; unit?: string; last: number }> = [];
+    const lastOf = (values: unknown[][], col: number) => { for (let i = values.length - 1; i >= 0; i--) if (Number(values[i][col]) > 0) return Number(values[i][0]) + MONTH; return 0; };
+    const hj = await ctx.store.query({ measurement: 'hj212', fields: ['avg'], from, to, windowMs: MONTH, agg: 'count', groupBy: ['site', 'station', 'pollutant'] }).catch(() => ({ series: [] }));
+    // then the newest hour within that month
+    const refine = async (measurement: string, field: string, site: string, tags: Record<string, string>, monthEnd: number) => {
+      const r = await ctx.store.query({ measurement, fields: [field], from: monthEnd - MONTH, to: monthEnd, site, tags, windowMs: 3_600_000, agg: 'count' }).catch(() => ({ series: [] }));
+      const v = r.series[0]?.values ?? [];
+      for (let i = v.length - 1; i >= 0; i--) if (Number(v[i][1]) > 0) return Math.min(Date.now(), Number(v[i][0]) + 3_600_000);
+      return Math.min(Date.now(), monthEnd);
+    };
+    for (const s of hj.series) {
+      const last = lastOf(s.values, 1);
+      if (last) out.push({ site: s.tags.site, measurement: 'hj212', station: s.tags.station, pollutant: s.tags.pollutant, field: 'avg', last: await refine('hj212', 'avg', s.tags.site, { station: s.tags.station, pollutant: s.tags.pollutant }, last) });
+    }
+    const found: typeof out = [];
+    const air = await ctx.store.query({ measurement: 'air', fields: AIR_FIELDS, from, to, windowMs: MONTH, agg: 'count', groupBy: ['site', 'station'] }).catch(() => ({ series: [] }));
+    for (const s of air.series) {
+      AIR_FIELDS.forEach((f, i) => {
+        const last = lastOf(s.values, s.columns.indexOf(f) >= 0 ? s.columns.indexOf(f) : i + 1);
+        if (last) found.push({ site: s.tags.site, measurement: 'air', station: s.tags.station, pollutant: f, field: f, last });
+      });
+    }
+    for (const f of found) out.push({ ...f, last: await refine('air', f.field, f.site, { station: f.station }, f.last) });
+    return out.sort((a, b) => a.site.localeCompare(b.site) || a.station.localeCompare(b.station) || a.pollutant.localeCompare(b.pollutant));
+  });
 
   app.put<{ Params: { site: string }; Body: Static<typeof InfoBody> }>('/api/v1/sites/:site/info', {
     config: { role: 'ops' },

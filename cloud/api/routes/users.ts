@@ -17,6 +17,9 @@ export function userRoutes(users: UserStore) {
     app.get('/api/v1/users', { config: { role: 'admin' }, schema: { tags: ['console'], summary: 'console users (no password hashes)', security: bearer, response: { 200: Type.Array(User), ...errors } } },
       async () => users.list());
 
+    app.get('/api/v1/users/assignable', { config: { role: 'env' }, schema: { tags: ['console'], summary: 'people an alert can be assigned to (environmental staff and above)', security: bearer, response: { 200: Type.Array(Type.Object({ name: Type.String(), role: RoleT })), ...errors } } },
+      async () => users.list().filter((u) => u.role !== 'viewer').map((u) => ({ name: u.name, role: u.role })));
+
     app.post<{ Body: Static<typeof AddBody> }>('/api/v1/users', {
       config: { role: 'admin' },
       schema: { tags: ['console'], summary: 'add a console user; without a password one is generated and returned once', security: bearer, body: AddBody, response: { 201: Type.Object({ user: User, password: Type.String() }), ...errors } },
