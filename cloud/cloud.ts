@@ -1,3 +1,4 @@
+import { RECEIPT_COMMAND } from '../protocol/topics.ts';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { Registry, collectDefaultMetrics } from 'prom-client';
@@ -67,6 +68,8 @@ export class Cloud {
     const devices = new DeviceRegistry(this.db);
     const tokens = new TokenStore(this.db);
     const bus: CommandBus = { publishCommand: (site, name, payload) => (this.broker ?? this.external)!.publishCommand(site, name, payload) };
+    // End-to-end receipts go to each site on its command topic, through whichever broker is attached.
+    ingest.attachReceipts((site, receipt) => bus.publishCommand(site, RECEIPT_COMMAND, receipt));
     const publish: CloudContext['publish'] = (topic, payload, opts) => (this.broker ?? this.external)!.publish(topic, payload, opts);
     this.ctx = { db: this.db, store, ingest, devices, tokens, commands: bus, publish, metrics, log: this.log, dataDir: cfg.dataDir, readiness: new Map() };
     const series = seriesSink(store);
@@ -103,6 +106,7 @@ export class Cloud {
   async stop(): Promise<void> {
     await this.api?.close();
     for (const f of [...this.features].reverse()) await f.stop?.();
+    await this.ctx?.ingest.flushReceipts().catch(() => undefined);
     await this.broker?.close();
     await this.external?.stop();
     await this.ctx?.ingest.stop();

@@ -54,6 +54,11 @@ export const CloudConfigSchema = Type.Object({
       items: Type.Integer({ minimum: 0, default: 10_000_000, description: 'spooled items at which new messages are refused (0 = unbounded)' }),
       holdMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 2000, description: 'how long a publish that finds the spool full waits for room before it is refused' }),
     }, { additionalProperties: false, default: {} }),
+    receipts: Type.Object({
+      enabled: Type.Boolean({ default: true, description: 'confirm to each site what is safely spooled (ce/v1/<site>/cmd/_receipt), so edges in uplink.confirm: receipt mode delete rows only then' }),
+      lingerMs: Type.Integer({ minimum: 0, maximum: 5000, default: 50, description: 'coalesce the receipts of this long into one message per site and stream' }),
+      maxRanges: Type.Integer({ minimum: 1, maximum: 10_000, default: 1000 }),
+    }, { additionalProperties: false, default: {} }),
   }, { additionalProperties: false, default: {} }),
 }, { additionalProperties: false });
 

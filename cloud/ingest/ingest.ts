@@ -1,3 +1,4 @@
+import { ReceiptBook, type ReceiptSender } from './receipts.ts';
 import { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
@@ -24,6 +25,8 @@ export interface IngestOptions {
    * Set on the cloud.db connection, so it holds for every table of it.
    */
   durability?: 'process' | 'power';
+  /** End-to-end receipts to the sites (what is safely spooled), see receipts.ts. */
+  receipts?: { enabled: boolean; lingerMs: number; maxRanges: number };
   /**
    * The spool's bound (`ingest.spoolCap`): at `bytes` spooled payload bytes or `items` spooled
    * items (0 = no bound of that kind) new messages are refused, not acknowledged, until the sinks
@@ -130,6 +133,10 @@ export class Ingest extends EventEmitter {
   private readonly parsed = new Map<number, Item[]>();
   private parsedCount = 0;
   private pendingParsed?: { rowid: number; items: Item[]; bytes: number };
+  /** The seqs of the message being accepted, receipted once its transaction commits. */
+  private pendingReceipt?: { site: string; stream: string; seqs: number[] };
+  /** Receipts to the sites; set by the cloud once a broker can carry them (attachReceipts). */
+  private receipts?: ReceiptBook;
   /** What the spool holds (payload bytes, items): counted at start, then kept as rows come and go. */
   private spooled = { bytes: 0, items: 0 };
   private readonly cap: { bytes: number; items: number; holdMs: number };
@@ -164,6 +171,10 @@ export class Ingest extends EventEmitter {
       rejected: new Counter({ name: 'cityedge_ingest_rejected_total', help: 'rejections by error code', labelNames: ['code'], registers: reg }),
       written: new Counter({ name: 'cityedge_ingest_written_total', help: 'items handed to sinks', labelNames: ['sink'], registers: reg }),
       sinkErrors: new Counter({ name: 'cityedge_ingest_sink_errors_total', help: 'failed sink writes (retried)', labelNames: ['sink'], registers: reg }),
+      receipts: new Gauge({
+        name: 'cityedge_ingest_receipts', help: 'end-to-end receipts to sites since start: sent messages, seqs noted, sends failed (those rows are sent again by the site)', labelNames: ['what'], registers: reg,
+        collect: () => { const c = this.receipts?.counts; if (c) for (const k of ['receipts', 'seqs', 'failed'] as const) this.m.receipts.set({ what: k }, c[k]); },
+      }),
       spool: new Gauge({ name: 'cityedge_ingest_spool_items', help: 'items waiting in the durable spool', registers: reg, collect() { this.set(self.spoolDepth()); } }),
       spoolBytes: new Gauge({ name: 'cityedge_ingest_spool_bytes', help: 'payload bytes waiting in the durable spool (ingest.spoolCap.bytes bounds it)', registers: reg, collect() { this.set(self.spoolBytes()); } }),
       spoolFull: new Gauge({ name: 'cityedge_ingest_spool_full', help: '1 while the spool is at its cap and new messages are refused', registers: reg, collect() { this.set(self.spoolFull() ? 1 : 0); } }),
@@ -230,6 +241,21 @@ export class Ingest extends EventEmitter {
    * the database itself fails (then the caller must not acknowledge).
    * `authSite` is the site the broker authenticated, when known.
    */
+  /**
+   * Send receipts through `send` (the broker's command publish): from now on every accepted
+   * message's (stream, seqs) is receipted to its site after `receipts.lingerMs`.
+   */
+  attachReceipts(send: ReceiptSender): void {
+    const r = this.opts.receipts;
+    if (!r?.enabled) return;
+    this.receipts = new ReceiptBook(send, { lingerMs: r.lingerMs, maxRanges: r.maxRanges }, this.log);
+  }
+
+  /** Receipt counters (sent, ranges, seqs, failed) for metrics and tests. */
+  receiptCounts(): ReceiptBook['counts'] | undefined {
+    return this.receipts?.counts;
+  }
+
   accept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
     try {
       return this.tryAccept(topic, payload, authSite);
@@ -289,11 +315,13 @@ export class Ingest extends EventEmitter {
     }
     let result!: AcceptResult;
     this.pendingParsed = undefined;
+    this.pendingReceipt = undefined;
     try {
       this.db.transaction(() => { result = this.acceptTx(topic, payload, authSite); this.seen.flush(); })();
     } catch (err) {
       this.seen.reset();
       this.pendingParsed = undefined; // its rowid was rolled back with the row
+      this.pendingReceipt = undefined; // nothing of it is stored: no receipt, the site sends it again
       throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
     }
     const p = this.pendingParsed as { rowid: number; items: Item[]; bytes: number } | undefined;
@@ -307,6 +335,8 @@ export class Ingest extends EventEmitter {
         this.parsedCount += p.items.length;
       }
     }
+    const rc = this.pendingReceipt as { site: string; stream: string; seqs: number[] } | undefined;
+    if (rc && this.receipts) { this.receipts.note(rc.site, rc.stream, rc.seqs); this.pendingReceipt = undefined; }
     if (result.ok && result.accepted > 0) this.scheduleDrain();
     return result;
   }
@@ -341,7 +371,12 @@ export class Ingest extends EventEmitter {
     let duplicates = 0;
     let rejected = 0;
     const admitted: Item[] = [];
+    // Every item whose outcome is durable once this transaction commits — admitted, a known
+    // duplicate, or dead-lettered for good — is receipted to the site, which may then delete it.
+    const done: number[] = [];
     for (const raw of batch.items) {
+      const seq = (raw as { seq?: unknown } | null)?.seq;
+      if (Number.isSafeInteger(seq) && (seq as number) > 0) done.push(seq as number);
       let item: Item;
       try {
         item = validateItem(raw, parsed.channel);
@@ -362,6 +397,7 @@ export class Ingest extends EventEmitter {
       admitted.push(item);
     }
     const accepted = admitted.length;
+    if (done.length) this.pendingReceipt = { site: parsed.site, stream: batch.stream, seqs: done };
     // One spool row per message; when every item was admitted the payload is stored as it came.
     if (accepted) {
       // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
@@ -575,6 +611,11 @@ export class Ingest extends EventEmitter {
       for (const part of parts) out.push(...(await this.writeIsolating(sink, part)));
       return out;
     }
+  }
+
+  /** Send the receipts noted so far now (before the broker closes at shutdown). */
+  async flushReceipts(): Promise<void> {
+    await this.receipts?.flush();
   }
 
   async stop(): Promise<void> {
