@@ -68,7 +68,7 @@ describe('converted concentrations: limits on the value they are defined for', (
     // measured 120 > 100, but at O₂ 1 %: 120 × (21−6)/(21−1) = 90 ≤ 100 → nothing
     expect((await l17.sendData('2061', T0, so2(120, 1))).acked).toBe(true);
     expect(alerts(items)).toEqual([]);
-    // measured 90 ≤ 100, at O₂ 12 %: 90 × 15/9 = 150 > 100 → raise, multiple 1.5
+    // measured 90 ≤ 100, at O₂ 12 %: 90 × 15/9 = 150 > 100 → raise, multiple (150 − 100)/100 = 0.5
     expect((await l17.sendData('2061', T0 + H, so2(90, 12))).acked).toBe(true);
     // 2025/SM4 logger sending its own converted value (ZsAvg 130) with a measured 80
     expect((await l25.sendData('2061', T0, so2(80, 10, { ZsAvg: 130 }))).acked).toBe(true);
@@ -77,13 +77,13 @@ describe('converted concentrations: limits on the value they are defined for', (
 
     const al = alerts(items);
     expect(al.map((a) => [a.source, a.state, a.data.basis, a.data.value, a.data.multiple])).toEqual([
-      ['FQ2017/SO2', 'raise', 'converted', 150, 1.5],
-      ['FQ2025/SO2', 'raise', 'converted', 130, 1.3],
-      ['RAW2017/SO2', 'raise', 'raw', 120, 1.2],
+      ['FQ2017/SO2', 'raise', 'converted', 150, 0.5],
+      ['FQ2025/SO2', 'raise', 'converted', 130, 0.3],
+      ['RAW2017/SO2', 'raise', 'raw', 120, 0.2],
     ]);
     expect(al[0].data).toMatchObject({ type: 'exceedance', limit: 100, pollutant: 'SO2', station: 'FQ2017' });
-    expect(al[0].message).toContain('exceedance multiple 1.50');
-    expect(al[0].message).toContain('折算浓度 150 mg/m3，限值 100，超标倍数 1.50（监测值/限值）');
+    expect(al[0].message).toContain('exceedance multiple 0.50');
+    expect(al[0].message).toContain('折算浓度 150 mg/m3，限值 100，超标倍数 0.50');
     expect(al[2].message).toContain('实测浓度 120 mg/m3');
     // both raw and converted values stored, with where the converted one came from
     const so2Items = hj(items).filter((i) => i.tags.code === 'a21026');

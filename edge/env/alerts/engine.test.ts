@@ -132,21 +132,22 @@ describe('AlertEngine undo journal (failed outbox commit)', () => {
 });
 
 describe('AlertEngine exceedance multiple and basis (超标倍数)', () => {
-  it('a raised exceedance states value / limit and the basis, in data and in the message (en and zh-CN)', () => {
+  it('a raised exceedance states its multiple (HJ 663: (value − limit) / limit) and the basis, in data and in the message (en and zh-CN)', () => {
     const eng = new AlertEngine([rule({ id: 'so2', kind: 'limit', match: { pollutant: 'SO2' }, limit: 100, clearAt: 80 })], { basis: (r) => (r.station === 'plant7' ? 'converted' : 'raw') });
     const [raise] = run(eng, [rd(0, 150)]) as any[];
-    expect(raise.data).toMatchObject({ type: 'exceedance', value: 150, limit: 100, multiple: 1.5, basis: 'converted', pollutant: 'SO2', station: 'plant7' });
+    expect(raise.data).toMatchObject({ type: 'exceedance', value: 150, limit: 100, multiple: 0.5, basis: 'converted', pollutant: 'SO2', station: 'plant7' });
     expect(raise.message).toContain('converted concentration 150 mg/m3 above limit 100');
-    expect(raise.message).toContain('exceedance multiple 1.50');
-    expect(raise.message).toContain('折算浓度 150 mg/m3，限值 100，超标倍数 1.50（监测值/限值）');
+    expect(raise.message).toContain('exceedance multiple 0.50');
+    expect(raise.message).toContain('折算浓度 150 mg/m3，限值 100，超标倍数 0.50');
     const [clear] = run(eng, [rd(1, 60)]) as any[];
-    expect(clear.data).toMatchObject({ value: 60, multiple: 0.6, basis: 'converted' });
+    expect(clear.data).toMatchObject({ value: 60, basis: 'converted' });
+    expect(clear.data.multiple).toBeUndefined(); // nothing exceeds at a clear
     expect(clear.message).toContain('超标解除');
     // the default basis is raw (measured, 实测浓度); an average rule states its window
     const avg = new AlertEngine([rule({ id: 'avg', kind: 'limit', match: {}, limit: 40, average: { windowMinutes: 60, minSamples: 1 } })]);
     const [a] = run(avg, [rd(0, 50)]) as any[];
-    expect(a.data).toMatchObject({ basis: 'raw', multiple: 1.25, value: 50 });
-    expect(a.message).toContain('60分钟平均实测浓度 50 mg/m3，限值 40，超标倍数 1.25（监测值/限值）');
+    expect(a.data).toMatchObject({ basis: 'raw', multiple: 0.25, value: 50 });
+    expect(a.message).toContain('60分钟平均实测浓度 50 mg/m3，限值 40，超标倍数 0.25');
     for (const x of [raise, clear, a]) expect(checkers.alert.Check(stamp(x))).toBe(true);
   });
 

@@ -22,11 +22,11 @@ export interface AlertSnapshot { raised: Array<{ rule: string; source: string }>
  * where source is `station[/outlet]/pollutant`.
  *
  * Exceedance alerts (limit rules) carry `data.basis` ('raw' measured / 'converted' reference-O₂
- * concentration, from `opts.basis`, default raw) and `data.multiple` = value / limit (超标倍数 as
- * the cloud contract defines it; omitted when the limit is not positive), and their message states
- * both, in English and in Chinese (the terms of ../shared/GLOSSARY_zh.md: 实测浓度 / 折算浓度, 限值,
- * 超标, 超标倍数, 解除), with the ratio spelled out — HJ 663-2013 defines 超标倍数 as
- * (value − limit) / limit, so the message says which one it shows.
+ * concentration, from `opts.basis`, default raw) and, on a raise, `data.multiple` = the exceedance
+ * multiple 超标倍数 = (value − limit) / limit as HJ 663-2013 defines it and the cloud's reports use it
+ * (value 150 at limit 100 → 0.5; omitted when the limit is not positive, and on a clear, where
+ * nothing exceeds), and their message states both, in English and in Chinese (the terms of
+ * ../shared/GLOSSARY_zh.md: 实测浓度 / 折算浓度, 限值, 超标, 超标倍数, 解除).
  */
 export class AlertEngine {
   private readonly limit = new Map<string, LimitState>();
@@ -177,7 +177,7 @@ export class AlertEngine {
     const concZh = basis === 'converted' ? '折算浓度' : '实测浓度';
     const what = rule.average ? `${rule.average.windowMinutes}-min average${basis === 'converted' ? ` ${conc}` : ''}` : conc;
     const whatZh = rule.average ? `${rule.average.windowMinutes}分钟平均${concZh}` : concZh;
-    const multiple = rule.limit > 0 ? Math.round((v / rule.limit) * 1000) / 1000 : undefined;
+    const multiple = rule.limit > 0 && v > rule.limit ? Math.round(((v - rule.limit) / rule.limit) * 1000) / 1000 : undefined;
     const m = multiple !== undefined ? { multiple } : {};
     const mText = multiple !== undefined ? multiple.toFixed(2) : undefined;
     if (!s.raised) {
@@ -187,8 +187,8 @@ export class AlertEngine {
         s.clearStreak = 0;
         const n = rule.consecutive > 1 ? ` for ${rule.consecutive} consecutive readings` : '';
         const nZh = rule.consecutive > 1 ? `，连续${rule.consecutive}次` : '';
-        const en = `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} above limit ${rule.limit}${n}${mText ? `, exceedance multiple ${mText} (value / limit)` : ''}`;
-        const zh = `${where(s)} ${r.pollutant} 超标：${whatZh} ${v} ${r.unit}，限值 ${rule.limit}${mText ? `，超标倍数 ${mText}（监测值/限值）` : ''}${nZh}`;
+        const en = `${r.pollutant} at ${where(s)}: ${what} ${v} ${r.unit} above limit ${rule.limit}${n}${mText ? `, exceedance multiple ${mText} ((value − limit) / limit)` : ''}`;
+        const zh = `${where(s)} ${r.pollutant} 超标：${whatZh} ${v} ${r.unit}，限值 ${rule.limit}${mText ? `，超标倍数 ${mText}` : ''}${nZh}`;
         out.push(this.alert(rule, sk, s, 'raise', r.observedAt, `${en} | ${zh}`, { value: v, limit: rule.limit, ...m, basis, clearAt, consecutive: rule.consecutive, ...window }));
       }
     } else {
