@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   'env-alerts': () => import('./env-alerts.ts'),
   vision: () => import('./vision.ts'),
   rollout: () => import('./rollout.ts'),
+  console: () => import('./console.ts'),
 };
 
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

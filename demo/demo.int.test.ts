@@ -21,6 +21,14 @@ describe('npm run demo', () => {
     const api = demo.cloud.httpUrl;
     const get = async (p: string) => (await fetch(`${api}${p}`, { headers: { authorization: `Bearer ${token}` } })).json();
     expect(banner).toMatch(/cityedge demo running/);
+    // the console URL comes first, with one account per role, and each can sign in
+    expect(banner).toMatch(new RegExp(`cityedge demo running\\n  console +${api}/ `));
+    for (const role of ['viewer', 'env', 'ops', 'admin']) {
+      const m = new RegExp(`(demo-${role}) +/ (\\S+) +\\(${role}\\)`).exec(banner)!;
+      const signIn = await fetch(`${api}/api/v1/session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: m[1], password: m[2] }) });
+      expect(await signIn.json()).toMatchObject({ name: `demo-${role}`, role });
+    }
+    expect((await fetch(`${api}/`)).headers.get('content-type')).toMatch(/text\/html/);
 
     await waitFor(async () => {
       const sites = await get('/api/v1/sites') as Array<{ site: string; online: boolean }>;

@@ -10,6 +10,7 @@ import { validateEdgeConfig } from '../edge/config.ts';
 import { Edge } from '../edge/edge.ts';
 import { dataDir } from '../lib/data-dir.ts';
 import { freePort } from '../lib/net.ts';
+import { UserStore } from '../cloud/api/users.ts';
 
 export interface DemoOptions { dataDir: string; httpPort: number; mqttPort: number; rowsPerSecond: number; influxUrl?: string }
 
@@ -43,6 +44,10 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   const cloud = new Cloud(cloudConfig, await allCloudFeatures(cloudConfig));
   await cloud.start();
   const { token } = cloud.ctx.tokens.create('demo-admin', 'admin');
+  // one console account per role (printed below); passwords are demo-only
+  const users = new UserStore(cloud.ctx.db);
+  const accounts = [['viewer', 'demo-viewer'], ['env', 'demo-env'], ['ops', 'demo-ops'], ['admin', 'demo-admin']] as const;
+  for (const [role, name] of accounts) await users.add(name, role, `${name}-password`);
   const edges: Edge[] = [];
   for (const s of SITES) {
     const password = await cloud.ctx.devices.add(s.site);
@@ -60,8 +65,19 @@ export async function runDemo(opts: DemoOptions): Promise<{ cloud: Cloud; edges:
   const bikes = await startBikesDemo({ cloud, root, mqttPort, hourMs: 5000 });
   const camera = await startCameraDemo({ cloud, root, mqttPort, keys, upgradeAfterMs: 20_000 });
   const api = cloud.httpUrl;
+  // where the sites are and which zone their times are shown in (the console's map and clocks)
+  const where: Array<[string, number, number, string, string]> = [
+    ['street-north', 40.005, 116.407, 'Asia/Shanghai', '北四环 路侧站点'], ['street-east', 39.925, 116.485, 'Asia/Shanghai', '东三环 路侧站点'],
+    ['street-south', 39.862, 116.41, 'Asia/Shanghai', '南三环 路侧站点'], [env.site, 39.982, 116.397, 'Asia/Shanghai', '奥体中心 环境监测站'],
+    ['cam-plaza', 39.908, 116.397, 'Asia/Shanghai', '广场 摄像机'], ['bikes-oslo', 59.913, 10.752, 'Europe/Oslo', 'Oslo Bysykkel (demo data)'],
+  ];
+  for (const [site, lat, lon, timezone, name] of where) {
+    await fetch(`${api}/api/v1/sites/${site}/info`, { method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ lat, lon, timezone, name }) });
+  }
   console.log(`
 cityedge demo running
+  console        ${api}/   sign in as (user / password):
+${accounts.map(([role, name]) => `                   ${name.padEnd(12)} / ${name}-password   (${role})`).join('\n')}
   cloud API      ${api}   (OpenAPI: ${api}/openapi.json, metrics: ${api}/metrics)
   MQTT broker    mqtt://127.0.0.1:${mqttPort}  (embedded aedes, per-site credentials and ACL)
   series store   ${cloud.ctx.store.kind}${cloud.ctx.store.kind === 'sqlite' ? ` (${path.join(root, 'cloud', 'series.db')}; set INFLUX_URL to use InfluxDB)` : ''}

@@ -71,12 +71,13 @@ export function alertRoutes(store: () => AlertStore) {
     const one = Type.Ref(AlertSchema);
     app.get<{ Querystring: Static<typeof ListQuery> }>('/api/v1/alerts', {
       config: { role: 'viewer' },
-      schema: { tags: ['alerts'], summary: 'alerts, newest first, filtered by state, site, rule, source, severity and observed time', security: bearer, querystring: ListQuery, response: { 200: Type.Object({ alerts: Type.Array(one), next: Type.Optional(Type.Integer()) }), ...errors } },
+      schema: { tags: ['alerts'], summary: 'alerts, newest first, filtered by state, site, rule, source, severity and observed time', security: bearer, querystring: ListQuery, response: { 200: Type.Object({ alerts: Type.Array(one), next: Type.Optional(Type.Integer()), total: Type.Optional(Type.Integer()) }), ...errors } },
     }, async (req) => {
-      const q = req.query;
+      const { total, ...q } = req.query;
       const limit = q.limit ?? 100;
-      const alerts = store().list({ ...q, from: q.from ? parseTime(q.from) : undefined, to: q.to ? parseTime(q.to) : undefined, limit });
-      return { alerts, ...(alerts.length === limit ? { next: alerts[alerts.length - 1].id } : {}) };
+      const filter = { ...q, from: q.from ? parseTime(q.from) : undefined, to: q.to ? parseTime(q.to) : undefined, limit };
+      const alerts = store().list(filter);
+      return { alerts, ...(alerts.length === limit ? { next: alerts[alerts.length - 1].id } : {}), ...(total ? { total: store().count(filter) } : {}) };
     });
 
     app.get<{ Params: Static<typeof IdParam> }>('/api/v1/alerts/:id', {

@@ -57,8 +57,8 @@ export function Chart(p: ChartProps) {
             if (y < u.bbox.top || y > u.bbox.top + u.bbox.height) continue;
             c.strokeStyle = l.color; c.setLineDash([8, 6]); c.lineWidth = 2 * devicePixelRatio;
             c.beginPath(); c.moveTo(u.bbox.left, y); c.lineTo(u.bbox.left + u.bbox.width, y); c.stroke();
-            c.setLineDash([]); c.fillStyle = l.color; c.font = `${12 * devicePixelRatio}px sans-serif`; c.textAlign = 'left'; c.textBaseline = 'bottom';
-            c.fillText(l.label, u.bbox.left + 6 * devicePixelRatio, y - 4 * devicePixelRatio);
+            c.setLineDash([]); c.fillStyle = l.color; c.font = `${12 * devicePixelRatio}px sans-serif`; c.textAlign = 'right'; c.textBaseline = 'bottom';
+            c.fillText(l.label, u.bbox.left + u.bbox.width - 6 * devicePixelRatio, y - 4 * devicePixelRatio);
           }
           const ys = u.data[1] as Array<number | null>;
           for (const m of p.marks ?? []) {
