@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test/peers/ports.ts';
-import { loadEdgeConfig, parseBytes, validateEdgeConfig } from './config.ts';
+import { parseBytes } from '../lib/config.ts';
+import { loadEdgeConfig, validateEdgeConfig } from './config.ts';
 
 const base = { site: 'site-a', mqtt: { url: 'mqtt://127.0.0.1:1883' } };
 

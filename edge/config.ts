@@ -1,19 +1,10 @@
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { loadConfigFile, validateConfig } from '../lib/config.ts';
+import { loadConfigFile, parseBytes, validateConfig } from '../lib/config.ts';
 import { CodedError } from '../lib/errors.ts';
 import { SITE_ID_PATTERN } from '../protocol/topics.ts';
 import { sourceFactories } from './sources/registry.ts';
 import type { SourceFactory } from '../lib/contract/source.ts';
-
-/** Sizes like 512MiB, 2GB, or plain bytes. */
-export function parseBytes(v: string | number): number {
-  if (typeof v === 'number') return v;
-  const m = /^\s*([0-9.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(v);
-  if (!m) throw new CodedError('CONFIG_INVALID', `size ${JSON.stringify(v)} must look like 512MiB, 2GB or a number of bytes`);
-  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
-}
 
 export const EdgeConfigSchema = Type.Object({
   site: Type.String({ pattern: SITE_ID_PATTERN, description: 'site id; also the MQTT username' }),

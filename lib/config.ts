@@ -6,6 +6,15 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { CodedError } from './errors.ts';
 
+/** Sizes like 512MiB, 2GB, or plain bytes (the edge's outbox cap and the cloud's spool cap). */
+export function parseBytes(v: string | number): number {
+  if (typeof v === 'number') return v;
+  const m = /^\s*([0-9.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(v);
+  if (!m) throw new CodedError('CONFIG_INVALID', `size ${JSON.stringify(v)} must look like 512MiB, 2GB or a number of bytes`);
+  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
+  return Math.floor(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
+}
+
 /**
  * Interpolate ${VAR} and ${VAR:-default} in string values of a parsed config tree.
  * Secrets (passwords, tokens) are meant to come from the environment this way.

@@ -1,6 +1,7 @@
 import { ReceiptBook, type ReceiptSender } from './receipts.ts';
 import { EventEmitter } from 'node:events';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { parseBytes } from '../../lib/config.ts';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
 import { CHANNEL_OF_KIND, checkers, type Item } from '../../protocol/schemas.ts';
@@ -37,15 +38,6 @@ export interface IngestOptions {
 }
 
 export const DEFAULT_SPOOL_CAP = { bytes: '2GiB', items: 10_000_000, holdMs: 2000 } as const;
-
-/** Sizes like 512MiB, 2GB, or plain bytes (the edge's outbox cap takes the same). */
-export function parseSize(v: string | number): number {
-  if (typeof v === 'number') return v;
-  const m = /^\s*([0-9.]+)\s*(B|KB|KiB|MB|MiB|GB|GiB|TB|TiB)?\s*$/i.exec(v);
-  if (!m) throw new CodedError('CONFIG_INVALID', `size ${JSON.stringify(v)} must look like 512MiB, 2GB or a number of bytes`);
-  const mult: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3, tb: 1e12, tib: 1024 ** 4 };
-  return Math.floor(Number(m[1]) * mult[(m[2] ?? 'b').toLowerCase()]);
-}
 
 export interface SpooledItem { site: string; received: number; item: Item }
 
@@ -151,7 +143,7 @@ export class Ingest extends EventEmitter {
     // synchronous is per connection: one setting for everything cloud.db holds (WAL is set on open)
     db.pragma(`synchronous = ${opts.durability === 'power' ? 'FULL' : 'NORMAL'}`);
     const cap = { ...DEFAULT_SPOOL_CAP, ...opts.spoolCap };
-    this.cap = { bytes: parseSize(cap.bytes), items: cap.items, holdMs: cap.holdMs };
+    this.cap = { bytes: parseBytes(cap.bytes), items: cap.items, holdMs: cap.holdMs };
     this.st = {
       spool: db.prepare('INSERT INTO ingest_spool (site, received, items, body) VALUES (?, ?, ?, ?)'),
       peek: db.prepare('SELECT rowid, site, received, items, length(body) AS bytes FROM ingest_spool WHERE rowid > ? ORDER BY rowid LIMIT 256'),
