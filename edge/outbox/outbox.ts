@@ -101,6 +101,8 @@ const BASE_PAGES = 7;
 const ROW_OVERHEAD = 40;
 /** Pages a write transaction touches besides its rows: page 1, meta, checkpoint, counters, interior pages. */
 const TX_FIXED_PAGES = 8;
+/** Rows per INSERT statement, largest first (the last must be 1). */
+const INSERT_CHUNKS = [32, 8, 1];
 
 /** What one append does: which items go in (`admit` undefined: all of them), pages to evict per priority, WAL frames it may write. */
 type Plan = { admit?: boolean[]; evict?: number[]; frames: number; pcBefore: number };
@@ -159,6 +161,8 @@ export class Outbox {
   private walBound = Number.POSITIVE_INFINITY;
   private readonly rate: RateMeter;
   private readonly st: ReturnType<Outbox['prepare']>;
+  /** The append transaction, made once (better-sqlite3 builds four wrappers per `transaction()` call). */
+  private readonly appendTx: (...args: Parameters<Outbox['execute']>) => ReturnType<Outbox['execute']>;
 
   constructor(file: string, opts: OutboxOptions) {
     if (!(opts.capBytes >= MIN_CAP_BYTES)) throw new CodedError('EDGE_OUTBOX_CONFIG', `outbox capBytes must be at least ${MIN_CAP_BYTES} (256 KiB: database, WAL and SHM must fit) (got ${opts.capBytes})`);
@@ -212,6 +216,7 @@ export class Outbox {
       throw new CodedError('EDGE_OUTBOX_OPEN', `cannot open outbox ${file}: ${(err as Error).message}`, undefined, { cause: err });
     }
     this.st = this.prepare();
+    this.appendTx = this.db.transaction((...args: Parameters<Outbox['execute']>) => this.execute(...args));
     let stream = (this.st.getMeta.get('stream') as { v: string } | undefined)?.v;
     if (!stream) {
       stream = crypto.randomBytes(12).toString('base64url');
@@ -231,7 +236,8 @@ export class Outbox {
     return {
       getMeta: db.prepare('SELECT v FROM meta WHERE k = ?'),
       setMeta: db.prepare('INSERT INTO meta (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v'),
-      insert: db.prepare('INSERT INTO outbox (seq, prio, channel, body, bytes, created) VALUES (?, ?, ?, ?, ?, ?)'),
+      // multi-row inserts: one statement step per INSERT_CHUNKS[i] rows (fewer native calls than one per row)
+      inserts: INSERT_CHUNKS.map((n) => ({ n, stmt: db.prepare(`INSERT INTO outbox (seq, prio, channel, body, bytes, created) VALUES ${new Array(n).fill('(?, ?, ?, ?, ?, ?)').join(', ')}`), args: new Array<unknown>(n * 6) })),
       setCheckpoint: db.prepare('INSERT INTO checkpoints (k, v) VALUES (?, ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v'),
       getCheckpoint: db.prepare('SELECT v FROM checkpoints WHERE k = ?'),
       take: db.prepare('SELECT seq, prio, channel, body, bytes FROM outbox WHERE prio = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?'),
@@ -319,7 +325,7 @@ export class Outbox {
       const dropped = counts();
       this.pagesAfterCommit = undefined;
       try {
-        this.pagesAfterCommit = this.db.transaction(() => this.execute(prepared, plan, delta, dropped, seq, t, checkpoint))();
+        this.pagesAfterCommit = this.appendTx(prepared, plan, delta, dropped, seq, t, checkpoint);
       } catch (err) {
         this.pagesAfterCommit = undefined;
         // rolled back: nothing of it happened, the counters were not touched
@@ -402,10 +408,11 @@ export class Outbox {
   private execute(prepared: Prepared[], plan: Plan, delta: Counts, dropped: Counts, nextSeq: number, t: number, checkpoint?: { key: string; value: string }): { pc: number; fl: number } {
     const { admit, evict } = plan;
     if (evict) for (let q = PRIORITY_COUNT - 1; q >= 0; q--) if (evict[q] > 0) this.evict(q, evict[q], delta);
+    const rows = admit ? [] : prepared;
     for (let i = 0; i < prepared.length; i++) {
       const p = prepared[i];
       if (!admit || admit[i]) {
-        this.st.insert.run(p.item.seq, p.prio, p.channel, p.body, p.bytes, t);
+        if (admit) rows.push(p);
         delta.rows[p.prio]++;
         delta.bytes[p.prio] += p.bytes;
       } else {
@@ -413,6 +420,7 @@ export class Outbox {
         dropped.bytes[p.prio] += p.bytes;
       }
     }
+    this.insert(rows, t);
     for (let q = 0; q < PRIORITY_COUNT; q++) if (dropped.rows[q]) this.st.countDrop.run(q, 'full', dropped.rows[q], dropped.bytes[q]);
     if (prepared.length) this.st.setMeta.run('next_seq', String(nextSeq));
     if (checkpoint) this.st.setCheckpoint.run(checkpoint.key, checkpoint.value);
@@ -422,6 +430,21 @@ export class Outbox {
     const limit = Math.max(this.dbLimitPages, plan.pcBefore);
     if (pages.pc > limit) throw new Overshoot(pages.pc - limit);
     return pages;
+  }
+
+  /** Insert rows in seq order, as few statements as INSERT_CHUNKS allow. */
+  private insert(rows: Prepared[], t: number): void {
+    let i = 0;
+    for (const { n, stmt, args } of this.st.inserts) {
+      while (rows.length - i >= n) {
+        for (let j = 0; j < n; j++, i++) {
+          const p = rows[i];
+          const o = j * 6;
+          args[o] = p.item.seq; args[o + 1] = p.prio; args[o + 2] = p.channel; args[o + 3] = p.body; args[o + 4] = p.bytes; args[o + 5] = t;
+        }
+        stmt.run(args);
+      }
+    }
   }
 
   /** Delete the oldest rows of one priority worth `pages` estimated pages, inside the append transaction. */
