@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   vision: () => import('./vision.ts'),
   rollout: () => import('./rollout.ts'),
   console: () => import('./console.ts'),
+  confirm: () => import('./confirm.ts'),
 };
 
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));

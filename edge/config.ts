@@ -26,6 +26,8 @@ export const EdgeConfigSchema = Type.Object({
     batchMaxItems: Type.Integer({ minimum: 1, maximum: 2000, default: 500 }),
     batchMaxBytes: Type.Integer({ minimum: 1024, maximum: 4 * 1024 * 1024, default: 256 * 1024, description: 'UTF-8 bytes per MQTT message, envelope included; must be ≤ the cloud ingest.maxMessageBytes (default 2 MiB). A larger item is refused at append (EDGE_ITEM_TOO_LARGE)' }),
     ackTimeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'a message without PUBACK after this long frees its in-flight slot and its rows are sent again' }),
+    confirm: Type.Union([Type.Literal('receipt'), Type.Literal('puback')], { default: 'receipt', description: 'receipt: a row leaves the outbox only when the cloud receipts it as spooled (safe on any broker); puback: on the broker PUBACK (safe only with the embedded broker)' }),
+    receiptTimeoutMs: Type.Integer({ minimum: 100, default: 30_000, description: 'confirm receipt: rows acknowledged by the broker but not receipted after this long are sent again' }),
     backlogRate: Type.Number({ exclusiveMinimum: 0, default: 5000, description: 'backlog items/s drained beside live data' }),
     reconnectMinMs: Type.Integer({ minimum: 10, default: 500 }),
     reconnectMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),

@@ -2,8 +2,8 @@ import fs from 'node:fs';
 import { EventEmitter } from 'node:events';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import type { Logger } from '../../lib/log.ts';
-import { checkers, type Command } from '../../protocol/schemas.ts';
-import { topics, parseTopic, type UpstreamChannel } from '../../protocol/topics.ts';
+import { checkers, type Command, type Receipt } from '../../protocol/schemas.ts';
+import { RECEIPT_COMMAND, topics, parseTopic, type UpstreamChannel } from '../../protocol/topics.ts';
 import { PRIORITY_COUNT, type Outbox, type OutboxRow } from '../outbox/outbox.ts';
 import { Backoff } from './backoff.ts';
 import { TokenBucket } from './token-bucket.ts';
@@ -31,6 +31,16 @@ export interface UplinkOptions {
    * and its rows are sent again (a duplicate is admitted once by the cloud). Default 30000.
    */
   ackTimeoutMs?: number;
+  /**
+   * When a row may leave the outbox. `receipt` (default): only when the cloud's receipt says it is
+   * safely in the cloud's spool (ce/v1/<site>/cmd/_receipt) — delivery then does not depend on any
+   * broker's persistence (a mosquitto that PUBACKs and dies loses nothing). `puback`: on the
+   * broker's PUBACK, safe only with the cloud's embedded broker, where ingest spools before the
+   * PUBACK; it deletes rows ~50 ms sooner and sends no receipts.
+   */
+  confirm?: 'receipt' | 'puback';
+  /** With `confirm: receipt`: rows PUBACKed but not receipted after this long are sent again. Default 30000. */
+  receiptTimeoutMs?: number;
   /** Backlog items per second sent beside live data after a reconnect. */
   backlogRate: number;
   reconnectMinMs: number;
@@ -52,10 +62,17 @@ export interface UplinkStats {
   failedMessages: number;
   /** Messages sent again from those rows on the same connection. */
   resentMessages: number;
+  /** `confirm: receipt`: receipts taken, rows they deleted, rows waiting for one, messages whose receipt timed out. */
+  receipts: number;
+  receiptedRows: number;
+  awaitingReceipt: number;
+  receiptTimeouts: number;
   lastError?: string;
 }
 
 interface Inflight { seqs: number[]; backlog: boolean; timer?: NodeJS.Timeout }
+/** A PUBACKed message whose rows wait for the cloud's receipt (confirm: receipt). */
+interface Awaiting { seqs: Set<number>; backlog: boolean; timer: NodeJS.Timeout }
 
 /** Widest stream id the protocol allows (Batch.stream) and the widest sentAt (Millis). */
 const ENVELOPE_STREAM = 'x'.repeat(40);
@@ -78,7 +95,8 @@ function batchBody(site: string, stream: string, sentAt: number, bodies: string[
 /**
  * MQTT uplink of an edge site (mqtt.js, QoS 1).
  *
- * - A row leaves the outbox only after the broker's PUBACK for the message carrying it.
+ * - A row leaves the outbox only after the cloud's receipt for it (`confirm: receipt`, default),
+ *   or the broker's PUBACK for the message carrying it (`confirm: puback`).
  * - On every (re)connect the current last sequence number becomes the live boundary:
  *   rows above it are live and go first; rows at or below it are backlog and drain
  *   beside live data through a token bucket (`backlogRate` items/s). Within each,
@@ -109,13 +127,19 @@ export class Uplink extends EventEmitter {
   private statusTimer?: NodeJS.Timeout;
   private msgCounter = 0;
   private failures = 0;
-  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0, failedMessages: 0, resentMessages: 0 };
+  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0, failedMessages: 0, resentMessages: 0, receipts: 0, receiptedRows: 0, awaitingReceipt: 0, receiptTimeouts: 0 };
+  private readonly confirm: 'receipt' | 'puback';
+  private readonly receiptTimeoutMs: number;
+  /** seq → its PUBACKed message waiting for a receipt (this connection). */
+  private readonly awaiting = new Map<number, Awaiting>();
 
   constructor(private readonly outbox: Outbox, private readonly opts: UplinkOptions, private readonly log: Logger) {
     super();
     this.backoff = new Backoff(opts.reconnectMinMs, opts.reconnectMaxMs);
     this.bucket = new TokenBucket(opts.backlogRate, Math.max(opts.backlogRate, opts.batchMaxItems));
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
+    this.confirm = opts.confirm ?? 'receipt';
+    this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 30_000;
   }
 
   start(): void {
@@ -130,7 +154,7 @@ export class Uplink extends EventEmitter {
   }
 
   stats(): UplinkStats {
-    return { ...this.stats_, connected: this.connected, inflightMessages: this.inflight.size, liveBoundary: this.boundary };
+    return { ...this.stats_, connected: this.connected, inflightMessages: this.inflight.size, liveBoundary: this.boundary, awaitingReceipt: this.awaiting.size };
   }
 
   private connect(): void {
@@ -221,12 +245,20 @@ export class Uplink extends EventEmitter {
     this.client.publish(topics.status(this.opts.site), JSON.stringify(payload), { qos: 1, retain: true });
   }
 
-  /** A command from the cloud: only our own, well-formed ones reach the handlers. */
+  /** A command or a receipt from the cloud: only our own, well-formed ones are taken. */
   private onMessage(topic: string, payload: Buffer): void {
     const parsed = parseTopic(topic);
     if (!parsed || parsed.direction !== 'down' || parsed.site !== this.opts.site) return;
     let cmd: unknown;
     try { cmd = JSON.parse(payload.toString('utf8')); } catch { cmd = undefined; }
+    if (parsed.command === RECEIPT_COMMAND) {
+      if (!checkers.receipt.Check(cmd)) {
+        this.log.warn({ topic }, 'ignored malformed receipt');
+        return;
+      }
+      this.onReceipt(cmd as Receipt);
+      return;
+    }
     if (!checkers.command.Check(cmd)) {
       this.log.warn({ topic }, 'ignored malformed command');
       this.emit('badCommand', topic);
@@ -248,6 +280,54 @@ export class Uplink extends EventEmitter {
     for (const f of this.inflight.values()) clearTimeout(f.timer);
     this.inflight.clear();
     this.retry = [];
+    for (const w of new Set(this.awaiting.values())) clearTimeout(w.timer);
+    this.awaiting.clear();
+  }
+
+  /**
+   * The cloud has these seqs of our stream safely spooled: delete their rows. A receipt may come
+   * for rows still in flight (their PUBACK is late) or sent on an earlier connection: it is the
+   * cloud's word, so they go too. A receipt of another stream (an earlier outbox file) is ignored.
+   */
+  private onReceipt(r: Receipt): void {
+    if (this.confirm !== 'receipt' || r.stream !== this.outbox.streamId) return;
+    const done: number[] = [];
+    for (const [from, to] of r.ranges) {
+      if (to < from) continue;
+      if (to - from + 1 <= 4 * this.awaiting.size + 64) {
+        for (let s = from; s <= to; s++) done.push(s);
+      } else {
+        for (const s of this.awaiting.keys()) if (s >= from && s <= to) done.push(s);
+      }
+    }
+    for (const s of done) {
+      const w = this.awaiting.get(s);
+      if (!w) continue;
+      this.awaiting.delete(s);
+      w.seqs.delete(s);
+      if (w.seqs.size === 0) clearTimeout(w.timer);
+    }
+    this.outbox.ack(done);
+    this.stats_.receipts++;
+    this.stats_.receiptedRows += done.length;
+    this.emit('receipted', done.length);
+  }
+
+  /** PUBACKed rows of one message now wait for the cloud's receipt; without one in time they go again. */
+  private awaitReceipt(seqs: number[], backlog: boolean, gen: number): void {
+    const w: Awaiting = { seqs: new Set(seqs), backlog, timer: undefined as unknown as NodeJS.Timeout };
+    w.timer = setTimeout(() => {
+      if (gen !== this.generation || w.seqs.size === 0) return;
+      const left = [...w.seqs];
+      for (const s of left) this.awaiting.delete(s);
+      w.seqs.clear();
+      this.stats_.receiptTimeouts++;
+      this.log.warn({ rows: left.length, receiptTimeoutMs: this.receiptTimeoutMs }, 'no receipt for rows the broker acknowledged; they go again');
+      this.retry.push({ seqs: left, backlog });
+      this.schedulePump(0);
+    }, this.receiptTimeoutMs);
+    w.timer.unref();
+    for (const s of seqs) this.awaiting.set(s, w);
   }
 
   private pump(): void {
@@ -338,7 +418,10 @@ export class Uplink extends EventEmitter {
       }
       // A PUBACK that comes after the message was given up still means the broker has these rows.
       this.inflight.delete(key);
-      this.outbox.ack(seqs);
+      // puback: the broker's PUBACK is the end (embedded broker: ingest spooled it before); receipt:
+      // the rows stay until the cloud's receipt says they are in its spool.
+      if (this.confirm === 'puback') this.outbox.ack(seqs);
+      else this.awaitReceipt(seqs, backlog, gen);
       this.stats_.sentMessages++;
       this.stats_.sentItems += seqs.length;
       this.emit('acked', seqs.length);
