@@ -33,6 +33,15 @@ export const EdgeConfigSchema = Type.Object({
     reconnectMaxMs: Type.Integer({ minimum: 10, default: 30_000 }),
     statusIntervalMs: Type.Integer({ minimum: 100, default: 30_000 }),
   }, { additionalProperties: false, default: {} }),
+  health: Type.Object({
+    /** How often the edge emits its own `edge_health` telemetry item (outbox, uplink figures); 0 = never. */
+    telemetryIntervalMs: Type.Integer({ minimum: 0, default: 60_000 }),
+    /** Optional HTTP listener for Prometheus (`GET /metrics`) and supervisors (`GET /health`). */
+    listen: Type.Optional(Type.Object({
+      host: Type.String({ default: '127.0.0.1', description: 'address to listen on (0.0.0.0 to let a Prometheus on another host scrape it)' }),
+      port: Type.Integer({ minimum: 0, maximum: 65535, default: 9464 }),
+    }, { additionalProperties: false })),
+  }, { additionalProperties: false, default: {} }),
   sources: Type.Array(Type.Object({ type: Type.String(), id: Type.String() }, { additionalProperties: true }), { default: [] }),
 }, { additionalProperties: false });
 

@@ -5,6 +5,7 @@ import { rootLogger, type Logger, component } from '../lib/log.ts';
 import type { Command, Item, NewItem } from '../protocol/schemas.ts';
 import { parseBytes } from '../lib/config.ts';
 import { resolveIn, type EdgeConfig } from './config.ts';
+import { healthItem, registerHealthMetrics, startHealthServer, type HealthInputs } from './health/health.ts';
 import { Outbox } from './outbox/outbox.ts';
 import type { Source, SourceContext, SourceFactory } from '../lib/contract/source.ts';
 import { maxItemBytes, Uplink } from './uplink/uplink.ts';
@@ -24,6 +25,8 @@ export class Edge {
   private readonly commands = new Map<string, CommandHandler>();
   private readonly rejected: Counter;
   private readonly stateDir: string;
+  private healthTimer?: NodeJS.Timeout;
+  private healthServer?: { port: number; close: () => Promise<void> };
 
   constructor(readonly config: EdgeConfig, private readonly factories: Map<string, SourceFactory>, log?: Logger) {
     this.log = log ?? component(rootLogger, 'edge', { site: config.site });
@@ -59,6 +62,16 @@ export class Edge {
         this.log.error({ source: sc.id, code: (err as CodedError).code, err: errMessage(err) }, 'source failed to start');
       }
     }
+    const health: HealthInputs = { site: c.site, outbox: () => this.outbox, uplink: () => this.uplink, sources: () => this.sources };
+    registerHealthMetrics(this.metrics, health);
+    // edge_health telemetry: the gateway's own figures travel like any reading (Grafana "Edge health")
+    if (c.health.telemetryIntervalMs > 0) {
+      this.healthTimer = setInterval(() => {
+        try { this.emit([healthItem(this.outbox.stats(), this.uplink.stats())]); } catch (err) { this.log.warn({ err: errMessage(err) }, 'edge_health not stored'); }
+      }, c.health.telemetryIntervalMs);
+      this.healthTimer.unref();
+    }
+    if (c.health.listen) this.healthServer = await startHealthServer(this.metrics, health, c.health.listen, component(this.log, 'health'));
     this.log.info({ sources: this.sources.map((s) => s.id), outboxRows: this.outbox.size }, 'edge running');
     return this;
   }
@@ -107,7 +120,14 @@ export class Edge {
     this.emit([{ kind: 'cmdres', ts: Date.now(), cmdId: cmd.id, ok, result }]);
   }
 
+  /** Port of the metrics/health listener when `metrics` is configured. */
+  get healthPort(): number | undefined {
+    return this.healthServer?.port;
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.healthTimer);
+    await this.healthServer?.close();
     for (const s of [...this.sources].reverse()) await s.stop().catch((err) => this.log.warn({ source: s.id, err: errMessage(err) }, 'source stop failed'));
     await this.uplink?.stop();
     this.outbox?.close();
