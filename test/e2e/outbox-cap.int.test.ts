@@ -34,7 +34,9 @@ describe('a long outage with a small outbox cap', () => {
   it('keeps db + WAL + SHM under the cap at every moment, keeps every alert, evicts the oldest lower priorities first, counts what is missing, and delivers the newest tail', async () => {
     const port = await freePort(); // nothing listens here yet: the uplink is down
     const cap = 2 * 1024 * 1024;
-    edge = await startEdge(edgeConfig({ site: 'site-c', password: 'site-c-password-1', url: `mqtt://127.0.0.1:${port}`, outbox: { cap } }));
+    // statusIntervalMs long: nothing but what this test emits goes into the outbox (the status at
+    // connect carries the final counts: nothing is appended after the outage)
+    edge = await startEdge(edgeConfig({ site: 'site-c', password: 'site-c-password-1', url: `mqtt://127.0.0.1:${port}`, outbox: { cap }, uplink: { statusIntervalMs: 60_000 } }));
     const file = path.join(edge.outbox.path);
     const onDisk = () => ['', '-wal', '-shm'].reduce((n, s) => { try { return n + fs.statSync(file + s).size; } catch { return n; } }, 0);
     // real JPEG evidence, base64 as the protocol carries it (~125–220 KB each)
