@@ -524,13 +524,13 @@ export class Outbox {
     }
   }
 
-  /** Highest sequence number handed out so far. */
   /** When the oldest row still waiting was appended (epoch ms), undefined when empty: the row of the lowest seq. */
   oldestCreated(): number | undefined {
     const r = this.db.prepare('SELECT created FROM outbox ORDER BY seq LIMIT 1').get() as { created: number } | undefined;
     return r?.created;
   }
 
+  /** Highest sequence number handed out so far. */
   lastSeq(): number {
     return this.nextSeq - 1;
   }
