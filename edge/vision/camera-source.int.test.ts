@@ -139,7 +139,9 @@ describe('failures are coded and isolated; overload drops frames', () => {
 
     // unreadable stream → camera.offline {code: CAMERA_UNREADABLE}
     const unCtx = memoryContext();
-    await camera({ id: 'unreadable', url: path.join(dir, 'missing.avi'), backoff: { initialMs: 200, maxMs: 1000 } }).start(unCtx);
+    // (a generous stall timeout: on a loaded 2-core machine ffmpeg may take seconds to report the missing file,
+    // and this checks the unreadable path, not the stall watchdog, which the next case covers)
+    await camera({ id: 'unreadable', url: path.join(dir, 'missing.avi'), backoff: { initialMs: 200, maxMs: 1000 }, stallTimeoutMs: 15_000 }).start(unCtx);
     await waitFor(() => unCtx.of('event').length > 0, { timeoutMs: 10_000, what: 'offline event' });
     expect(unCtx.of('event')[0]).toMatchObject({ type: 'camera.offline', phase: 'start', data: { code: 'CAMERA_UNREADABLE' } });
 

@@ -80,7 +80,7 @@ describe('operator console in Chromium', () => {
 
   it('env staff sign in, see a new exceedance alert appear live, acknowledge it with a note, and see it resolve when the data clears', async () => {
     const page = await signIn('env');
-    await expect.poll(() => page.textContent('[data-testid=live]')).toBe('Live');
+    await expect.poll(() => page.textContent('[data-testid=live]'), { timeout: 5000 }).toBe('Live');
     await ingest(cloud, ENV_SITE, 'alerts', [{ ...alertItem('raise', 165), ts: Date.now() - 60_000 }]);
     const row = page.locator('[data-testid=alert-row]', { hasText: '165 µg/m³' });
     await row.waitFor({ timeout: 5000 }); // no reload: it came over the stream
@@ -88,13 +88,13 @@ describe('operator console in Chromium', () => {
     await page.waitForSelector('[data-testid=ack]');
     await page.fill('#note', 'dust from the site next door; inspector sent');
     await page.click('[data-testid=ack]');
-    await expect.poll(() => page.textContent('[data-testid=ack-by]')).toMatch(/env-1 .*dust from the site next door/);
+    await expect.poll(() => page.textContent('[data-testid=ack-by]'), { timeout: 5000 }).toMatch(/env-1 .*dust from the site next door/);
     await page.fill('#assignee', 'ops-1');
     await page.click('[data-testid=assign]');
-    await expect.poll(() => page.textContent('[data-testid=assignee]')).toBe('ops-1');
+    await expect.poll(() => page.textContent('[data-testid=assignee]'), { timeout: 5000 }).toBe('ops-1');
     await page.fill('#note', 'called the site manager');
     await page.click('[data-testid=comment]');
-    await expect.poll(() => page.textContent('[data-testid=history]')).toMatch(/called the site manager/);
+    await expect.poll(() => page.textContent('[data-testid=history]'), { timeout: 5000 }).toMatch(/called the site manager/);
     // the data clears at the edge: the page shows it resolved without a reload
     await ingest(cloud, ENV_SITE, 'alerts', [{ ...alertItem('clear', 98), ts: Date.now() }]);
     await expect.poll(() => page.textContent('[data-testid=resolution]'), { timeout: 5000 }).toMatch(/Resolved by the data/);
@@ -133,9 +133,9 @@ describe('operator console in Chromium', () => {
     await page.goto('/#/models');
     const card = page.locator('[data-testid=rollout]').first();
     await card.locator('[data-testid=rollout-pause]').click();
-    await expect.poll(() => card.locator('[data-testid=rollout-state]').textContent()).toBe('paused');
+    await expect.poll(() => card.locator('[data-testid=rollout-state]').textContent(), { timeout: 5000 }).toBe('paused');
     await card.locator('[data-testid=rollout-resume]').click();
-    await expect.poll(() => card.locator('[data-testid=rollout-state]').textContent()).toBe('canary');
+    await expect.poll(() => card.locator('[data-testid=rollout-state]').textContent(), { timeout: 5000 }).toBe('canary');
     // an env user sees the rollout but no controls
     const env = await signIn('env');
     await env.goto('/#/models');
@@ -150,7 +150,7 @@ describe('operator console in Chromium', () => {
     await cameraEvent(cloud);
     const img = page.locator('[data-testid=event-snapshot]').first();
     await img.waitFor({ timeout: 5000 });
-    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth)).toBe(640);
+    await expect.poll(() => img.evaluate((el) => (el as HTMLImageElement).naturalWidth), { timeout: 5000 }).toBe(640);
   });
 
   it('the bikes page shows the numbers of the GBFS station_status feed', async () => {

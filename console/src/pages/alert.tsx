@@ -1,4 +1,4 @@
-import { useEffect, useMemo, useState } from 'preact/hooks';
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
 import { get, post, qs, type Alert, type Series } from '../api.ts';
 import { t, tk, time, timeZ, unit, num } from '../i18n.ts';
 import { onLive } from '../live.ts';
@@ -69,8 +69,10 @@ export function AlertPage(p: { id: number }) {
   const [err, setErr] = useState<unknown>();
   const [note, setNote] = useState('');
   const [assignee, setAssignee] = useState('');
+  // what the person is typing: a live refresh of the alert must not overwrite it
+  const editingAssignee = useRef(false);
   const [people, setPeople] = useState<string[]>([]);
-  const load = () => get<{ alert: Alert; history: History[] }>(`/api/v1/alerts/${p.id}`).then((r) => { setA(r.alert); setHist(r.history); setAssignee(r.alert.assignee ?? ''); }, setErr);
+  const load = () => get<{ alert: Alert; history: History[] }>(`/api/v1/alerts/${p.id}`).then((r) => { setA(r.alert); setHist(r.history); if (!editingAssignee.current) setAssignee(r.alert.assignee ?? ''); }, setErr);
   useEffect(() => { load(); }, [p.id]);
   useEffect(() => onLive((e) => { if (e.type === 'alert' && e.data.id === p.id) load(); }), [p.id]);
   useEffect(() => { if (can('env')) get<Array<{ name: string }>>('/api/v1/users/assignable').then((u) => setPeople(u.map((x) => x.name)), () => undefined); }, []);
@@ -109,9 +111,9 @@ export function AlertPage(p: { id: number }) {
         </form>
       )}
       {env && (
-        <form class="actions card" onSubmit={(e) => { e.preventDefault(); act('assign', { assignee: assignee || null }); }}>
+        <form class="actions card" onSubmit={(e) => { e.preventDefault(); editingAssignee.current = false; void act('assign', { assignee: assignee || null }); }}>
           <label class="field"><span>{t('alert.assignee')}</span>
-            <input id="assignee" list="people" value={assignee} onInput={(e) => setAssignee((e.currentTarget as HTMLInputElement).value)} />
+            <input id="assignee" list="people" value={assignee} onInput={(e) => { editingAssignee.current = true; setAssignee((e.currentTarget as HTMLInputElement).value); }} />
             <datalist id="people">{people.map((n) => <option value={n} key={n} />)}</datalist>
           </label>
           <div class="buttons"><button type="submit" data-testid="assign">{assignee ? t('alert.assign') : t('alert.unassign')}</button></div>
