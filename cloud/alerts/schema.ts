@@ -73,5 +73,10 @@ CREATE TRIGGER alert_changes_update AFTER UPDATE ON alerts BEGIN
 END;
 `,
     },
+    {
+      version: 4,
+      name: 'the stream of the newest observation: within one outbox stream its sequence decides (edge clock steps), across streams its observed time',
+      up: `ALTER TABLE alert_keys ADD COLUMN last_stream TEXT;`,
+    },
   ],
 };

@@ -71,8 +71,8 @@ export class AlertStore {
       seen: db.prepare('INSERT OR IGNORE INTO alert_items_seen (id, received) VALUES (?, ?)'),
       open: db.prepare("SELECT * FROM alerts WHERE site = ? AND rule = ? AND source = ? AND state != 'resolved'"),
       latest: db.prepare('SELECT id FROM alerts WHERE site = ? AND rule = ? AND source = ? ORDER BY id DESC LIMIT 1'),
-      key: db.prepare('SELECT last_ts, last_seq FROM alert_keys WHERE site = ? AND rule = ? AND source = ?'),
-      setKey: db.prepare('INSERT INTO alert_keys (site, rule, source, last_ts, last_seq) VALUES (?, ?, ?, ?, ?) ON CONFLICT (site, rule, source) DO UPDATE SET last_ts = excluded.last_ts, last_seq = excluded.last_seq'),
+      key: db.prepare('SELECT last_ts, last_seq, last_stream FROM alert_keys WHERE site = ? AND rule = ? AND source = ?'),
+      setKey: db.prepare('INSERT INTO alert_keys (site, rule, source, last_ts, last_seq, last_stream) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (site, rule, source) DO UPDATE SET last_ts = excluded.last_ts, last_seq = excluded.last_seq, last_stream = excluded.last_stream'),
       get: db.prepare('SELECT * FROM alerts WHERE id = ?'),
       insert: db.prepare(`INSERT INTO alerts (site, rule, source, state, severity, raised_severity, message, data, first_ts, last_ts, opened_at, updated_at)
         VALUES (?, ?, ?, 'open', ?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -112,27 +112,32 @@ export class AlertStore {
   applyItems(items: SpooledItem[]): ApplyResult {
     const res: ApplyResult = { opened: 0, refreshed: 0, cleared: 0, ignored: 0, duplicates: 0, stale: 0 };
     this.db.transaction(() => {
-      for (const { site, received, item } of items) {
+      for (const { site, received, item, stream } of items) {
         if (item.kind !== 'alert') continue;
         if (this.st.seen.run(item.id, received).changes === 0) { res.duplicates++; continue; }
-        this.applyOne(site, item, res);
+        this.applyOne(site, item, res, stream);
       }
     })();
     return res;
   }
 
-  private applyOne(site: string, a: AlertItem, res: ApplyResult): void {
+  private applyOne(site: string, a: AlertItem, res: ApplyResult, stream?: string): void {
     const now = this.now();
     const open = this.st.open.get(site, a.rule, a.source) as Row | undefined;
     const actor = `edge:${site}`;
-    const last = this.st.key.get(site, a.rule, a.source) as { last_ts: number; last_seq: number } | undefined;
-    if (last && (a.ts < last.last_ts || (a.ts === last.last_ts && a.seq <= last.last_seq))) {
+    const last = this.st.key.get(site, a.rule, a.source) as { last_ts: number; last_seq: number; last_stream: string | null } | undefined;
+    // Within one outbox stream the sequence number is the order the edge's rules produced the items
+    // in, whatever its clock did (a clock stepped back must not make every later item stale); across
+    // streams (a new outbox file) only the observed time can order them.
+    const sameStream = !!last && !!stream && last.last_stream === stream;
+    const stale = !!last && (sameStream ? a.seq <= last.last_seq : a.ts < last.last_ts || (a.ts === last.last_ts && a.seq <= last.last_seq));
+    if (last && stale) {
       const target = open ?? (this.st.latest.get(site, a.rule, a.source) as Row | undefined);
       if (target) this.log(target.id, `stale-${a.state}`, actor, undefined, a.id, { ts: a.ts, newestTs: last.last_ts, severity: a.severity, message: a.message });
       res.stale++;
       return;
     }
-    this.st.setKey.run(site, a.rule, a.source, a.ts, a.seq);
+    this.st.setKey.run(site, a.rule, a.source, a.ts, a.seq, stream ?? null);
     if (a.state === 'raise') {
       if (open) {
         // no storm: the open alert is refreshed (latest value/message), never duplicated, no notification

@@ -39,7 +39,8 @@ export interface IngestOptions {
 
 export const DEFAULT_SPOOL_CAP = { bytes: '2GiB', items: 10_000_000, holdMs: 2000 } as const;
 
-export interface SpooledItem { site: string; received: number; item: Item }
+/** An admitted item as sinks get it; `stream` is the outbox stream it came in (absent for rows spooled before it was kept). */
+export interface SpooledItem { site: string; received: number; item: Item; stream?: string }
 
 /**
  * A consumer of admitted items of some kinds. Must be idempotent: a crash between write and
@@ -122,9 +123,9 @@ export class Ingest extends EventEmitter {
    * holds it until then): a rolled-back row's rowid is given to the next row, which must never
    * be served the rolled-back row's items.
    */
-  private readonly parsed = new Map<number, Item[]>();
+  private readonly parsed = new Map<number, { stream?: string; items: Item[] }>();
   private parsedCount = 0;
-  private pendingParsed?: { rowid: number; items: Item[]; bytes: number };
+  private pendingParsed?: { rowid: number; stream: string; items: Item[]; bytes: number };
   /** The seqs of the message being accepted, receipted once its transaction commits. */
   private pendingReceipt?: { site: string; stream: string; seqs: number[] };
   /** Receipts to the sites; set by the cloud once a broker can carry them (attachReceipts). */
@@ -316,14 +317,14 @@ export class Ingest extends EventEmitter {
       this.pendingReceipt = undefined; // nothing of it is stored: no receipt, the site sends it again
       throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
     }
-    const p = this.pendingParsed as { rowid: number; items: Item[]; bytes: number } | undefined;
+    const p = this.pendingParsed as { rowid: number; stream: string; items: Item[]; bytes: number } | undefined;
     if (p) {
       this.spooled.bytes += p.bytes;
       this.spooled.items += p.items.length;
       // committed: hand the parsed items to the drain in memory (bounded); after a restart it parses the spool
       this.pendingParsed = undefined;
       if (this.parsedCount + p.items.length <= MAX_PARSED_IN_MEMORY) {
-        this.parsed.set(p.rowid, p.items);
+        this.parsed.set(p.rowid, { stream: p.stream, items: p.items });
         this.parsedCount += p.items.length;
       }
     }
@@ -393,9 +394,9 @@ export class Ingest extends EventEmitter {
     // One spool row per message; when every item was admitted the payload is stored as it came.
     if (accepted) {
       // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
-      const body = accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ items: admitted }));
+      const body = accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ stream: batch.stream, items: admitted }));
       const r = this.st.spool.run(parsed.site, now, accepted, body);
-      this.pendingParsed = { rowid: Number(r.lastInsertRowid), items: admitted, bytes: body.length };
+      this.pendingParsed = { rowid: Number(r.lastInsertRowid), stream: batch.stream, items: admitted, bytes: body.length };
     }
     this.m.items.inc({ result: 'accepted' }, accepted);
     if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
@@ -485,8 +486,8 @@ export class Ingest extends EventEmitter {
     const items: RowItem[] = [];
     for (const r of rows) {
       const cached = this.parsed.get(r.rowid);
-      const list = cached ?? this.spooledItems(r.rowid);
-      for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item });
+      const { stream, items: list } = cached ?? this.spooledItems(r.rowid);
+      for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item, ...(stream ? { stream } : {}) });
     }
     const keep = new Set<number>();
     const refused: Refused[] = [];
@@ -535,7 +536,7 @@ export class Ingest extends EventEmitter {
         if (keep.has(r.rowid)) continue;
         // the item as the site sent it (the spool row's copy: sinks may have extended the parsed one)
         let list = bodies.get(r.rowid);
-        if (!list) { list = this.spooledItems(r.rowid); bodies.set(r.rowid, list); }
+        if (!list) { list = this.spooledItems(r.rowid).items; bodies.set(r.rowid, list); }
         const original = list.find((i) => i.id === r.item.id && i.seq === r.item.seq) ?? r.item;
         this.deadLetters.add(topics.channel(r.site, CHANNEL_OF_KIND[r.item.kind]), r.site, 'INGEST_STORE_REFUSED', reason, JSON.stringify(original));
         this.m.rejected.inc({ code: 'INGEST_STORE_REFUSED' });
@@ -550,7 +551,7 @@ export class Ingest extends EventEmitter {
     for (const r of rows) {
       if (keep.has(r.rowid)) continue;
       const cached = this.parsed.get(r.rowid);
-      if (cached) { this.parsedCount -= cached.length; this.parsed.delete(r.rowid); }
+      if (cached) { this.parsedCount -= cached.items.length; this.parsed.delete(r.rowid); }
       this.spooled.bytes -= r.bytes;
       this.spooled.items -= r.items;
       freed = true;
@@ -569,9 +570,10 @@ export class Ingest extends EventEmitter {
     for (const wake of [...this.roomWaiters]) wake();
   }
 
-  /** The items of a spool row, parsed from its stored body. */
-  private spooledItems(rowid: number): Item[] {
-    return (JSON.parse((this.st.body.get(rowid) as Buffer).toString('utf8')) as { items: Item[] }).items;
+  /** The items of a spool row and their stream, parsed from its stored body (the batch as it came, or `{stream, items}`). */
+  private spooledItems(rowid: number): { stream?: string; items: Item[] } {
+    const b = JSON.parse((this.st.body.get(rowid) as Buffer).toString('utf8')) as { stream?: string; items: Item[] };
+    return { stream: typeof b.stream === 'string' ? b.stream : undefined, items: b.items };
   }
 
   /**

@@ -67,4 +67,30 @@ describe('bike-docks edge source', () => {
     expect(src.health()).toMatchObject({ server: { badLines: 2 }, site: { rentals: 1 } }); // the two refused HELLOs
     expect(JSON.stringify(c.items)).not.toContain('CARD00001');
   });
+
+  it('a controller line is in the outbox before it is ACKed (kill -9 after the ACK loses nothing); a failed commit answers NAK DOCK_STORE', async () => {
+    const cfg = validateConfig(bikeDockFactory.schema, {
+      type: 'bike-docks', id: 'docks', host: '127.0.0.1', port: 0, token: 'station-token', cardKey: 'source-test-key-0123456789',
+      stations: [{ id: 's1', docks: 4 }], flushMs: 600_000, // the flush timer never runs in this test
+    }, 'test');
+    const src = bikeDockFactory.create(cfg) as BikeDockSource;
+    const c = ctx();
+    let failNext = false;
+    const emit = c.emit.bind(c);
+    c.emit = (batch) => { if (failNext) { failNext = false; throw new Error('disk full'); } return emit(batch); };
+    await src.start(c);
+    cleanup.push(() => src.stop());
+    const ctl = new DockController({ station: 's1', docks: 'BBEE', port: src.port, token: 'station-token', boot: 'b' });
+    cleanup.push(() => ctl.close());
+    await ctl.connect();
+    await ctl.drain();
+    ctl.release(1, 'CARD00042');
+    await ctl.drain(); // its ACK came back …
+    expect(c.items.filter((i) => i.kind === 'event' && i.type === 'bike.rental')).toHaveLength(1); // … so it was already stored
+    failNext = true;
+    ctl.release(2, 'CARD00043');
+    await waitFor(() => ctl.received.some((l) => l.verb === 'NAK' && (l as { code?: string }).code === 'DOCK_STORE'), { what: 'NAK DOCK_STORE' });
+    expect(c.items.filter((i) => i.kind === 'event' && i.type === 'bike.rental')).toHaveLength(1);
+    expect(src.health()).toMatchObject({ server: { storeFailures: 1 } });
+  });
 });

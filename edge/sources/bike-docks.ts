@@ -94,7 +94,17 @@ export class BikeDockSource implements Source {
     this.site = site;
     const known = stations.length > 0 ? new Set(stations.map((s) => s.id)) : undefined;
     this.server = new DockServer(
-      { ...site.handler, authorize: makeAuthorizer(cfg, known) },
+      {
+        ...site.handler,
+        authorize: makeAuthorizer(cfg, known),
+        // What a controller line means goes to the outbox before the server ACKs it: a throw here
+        // (the commit failed) makes the server answer NAK, and the controller sends the line again.
+        message: (station, msg, info) => {
+          site.handler.message(station, msg, info);
+          const items = site.drain();
+          if (items.length) ctx.emit(items);
+        },
+      },
       {
         host: cfg.host, port: cfg.port, maxLineBytes: cfg.maxLineBytes, idleTimeoutMs: cfg.idleTimeoutS * 1000,
         maxConnections: cfg.maxConnections, maxBadLines: cfg.maxBadLines, heartbeatS: cfg.heartbeatS, log: ctx.log,
@@ -105,7 +115,7 @@ export class BikeDockSource implements Source {
     this.timer = setInterval(() => this.flush(), cfg.flushMs);
   }
 
-  /** Run time rules and hand queued items to the outbox. */
+  /** Run time rules (empty/full, silence) and hand what they queued to the outbox. */
   flush(): number {
     if (!this.site || !this.ctx) return 0;
     this.site.tick();

@@ -21,7 +21,7 @@ export type DockStateChar = 'B' | 'E' | 'D' | 'd' | 'F' | 'f';
 export const DOCK_CODES = [
   'DOCK_BAD_LINE', 'DOCK_BAD_SEQ', 'DOCK_UNKNOWN_VERB', 'DOCK_BAD_FIELD', 'DOCK_TOO_LONG',
   'DOCK_NO_HELLO', 'DOCK_AUTH', 'DOCK_PROTO_VERSION', 'DOCK_UNKNOWN_STATION', 'DOCK_DOCK_RANGE',
-  'DOCK_BUSY', 'DOCK_IDLE', 'DOCK_TOO_MANY_BAD', 'DOCK_REPLACED',
+  'DOCK_BUSY', 'DOCK_IDLE', 'DOCK_TOO_MANY_BAD', 'DOCK_REPLACED', 'DOCK_STORE',
 ] as const;
 export type DockCode = (typeof DOCK_CODES)[number];
 

@@ -18,7 +18,12 @@ export interface DockServerHandler {
   /** Decide whether a HELLO is accepted (auth, known station). Default: accept all. */
   authorize?(hello: HelloMsg): { code: DockCode; text: string } | undefined;
   hello?(hello: HelloMsg, info: { newBoot: boolean; remote: string }): void;
-  /** An accepted, in-order or late (gap) message. `lost` = seqs skipped just before it. */
+  /**
+   * An accepted, in-order or late (gap) message. `lost` = seqs skipped just before it. The ACK goes
+   * out only after this returns: it must store what the message means durably (the edge source
+   * commits it to the outbox) or throw, and a throw answers NAK DOCK_STORE so the controller sends
+   * the line again.
+   */
   message(station: string, msg: DataMsg, info: { lost: number }): void;
   closed?(station: string, code: string): void;
 }
@@ -39,6 +44,8 @@ export interface DockServerOptions {
 }
 
 export interface DockServerStats {
+  /** Messages the handler could not store (answered NAK DOCK_STORE, not acknowledged). */
+  storeFailures: number;
   connections: number;
   accepted: number;
   rejectedBusy: number;
@@ -62,7 +69,7 @@ export class DockServer {
   private readonly byStation = new Map<string, Session>();
   /** §4: last accepted seq per (station, boot), kept across reconnects. */
   readonly seq = new Map<string, SeqState>();
-  readonly counters: DockServerStats = { connections: 0, accepted: 0, rejectedBusy: 0, lines: 0, messages: 0, duplicates: 0, gaps: 0, lost: 0, badLines: 0, badByCode: {}, disconnects: {} };
+  readonly counters: DockServerStats = { storeFailures: 0, connections: 0, accepted: 0, rejectedBusy: 0, lines: 0, messages: 0, duplicates: 0, gaps: 0, lost: 0, badLines: 0, badByCode: {}, disconnects: {} };
 
   constructor(readonly handler: DockServerHandler, opts: DockServerOptions = {}) {
     this.opts = {
@@ -147,12 +154,24 @@ export class DockServer {
     return lost;
   }
 
-  /** @internal */ dispatch(station: string, msg: DataMsg, lost: number): void {
+  /** @internal The message could not be stored: forget its seq, so its re-send is not taken for a duplicate. */
+  unaccount(station: string, seq: number, lost: number): void {
+    const st = this.seq.get(station);
+    if (!st || st.last !== seq) return;
+    st.last = seq - lost - 1;
+    if (lost > 0) { this.counters.gaps--; this.counters.lost -= lost; }
+  }
+
+  /** @internal Hand a message to the handler; false when it could not store it (no ACK then). */
+  dispatch(station: string, msg: DataMsg, lost: number): boolean {
     this.counters.messages++;
     try {
       this.handler.message(station, msg, { lost });
+      return true;
     } catch (err) {
-      this.log.error({ err: errMessage(err), station, verb: msg.verb }, 'dock message handler threw');
+      this.counters.storeFailures++;
+      this.log.error({ err: errMessage(err), station, verb: msg.verb, code: 'DOCK_STORE' }, 'dock message not stored; NAK, the controller sends it again');
+      return false;
     }
   }
 
@@ -252,9 +271,14 @@ class Session {
     if (lost < 0) { this.send({ verb: 'ACK', seq: msg.seq, dup: true }); return; }
     if ('dock' in msg && msg.dock > this.docks) { this.reject('DOCK_DOCK_RANGE', `dock ${msg.dock} > docks=${this.docks} announced in HELLO`, msg.seq); return; }
     if (msg.verb === 'STATUS' && msg.docks.length !== this.docks) { this.reject('DOCK_BAD_FIELD', `STATUS has ${msg.docks.length} dock states, HELLO announced ${this.docks}`, msg.seq); return; }
+    // stored first (the edge source commits it to the outbox), acknowledged after: an ACKed line survives kill -9
+    if (!this.srv.dispatch(this.station, msg, lost)) {
+      this.srv.unaccount(this.station, msg.seq, lost);
+      this.send({ verb: 'NAK', seq: msg.seq, code: 'DOCK_STORE', text: 'not stored; send it again' });
+      return;
+    }
     this.send({ verb: 'ACK', seq: msg.seq });
     if (lost > 0) this.send({ verb: 'POLL' });
-    this.srv.dispatch(this.station, msg, lost);
   }
 
   private onHello(h: HelloMsg): void {
