@@ -243,6 +243,24 @@ export class BikeSite {
     return [...this.stations.values()].flatMap((r) => [...r.open]);
   }
 
+  /** The open alerts per station (`rule|source` keys), for the source's outbox checkpoint. */
+  openByStation(): Record<string, string[]> {
+    const out: Record<string, string[]> = {};
+    for (const [id, r] of this.stations) if (r.open.size) out[id] = [...r.open];
+    return out;
+  }
+
+  /**
+   * After a restart: the alerts that were open stay open (no second raise) and clear when their
+   * condition ends. Stations not configured any more are ignored.
+   */
+  restoreOpen(open: Record<string, string[]>): void {
+    for (const [id, keys] of Object.entries(open)) {
+      const r = this.stations.get(id);
+      if (r && Array.isArray(keys)) r.open = new Set(keys.filter((k) => typeof k === 'string'));
+    }
+  }
+
   stats(): Record<string, unknown> {
     let inconsistencies = 0;
     for (const r of this.stations.values()) inconsistencies += r.st.inconsistencies;

@@ -1,5 +1,6 @@
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
+import { memoryContext } from '../../test/support/source-context.ts';
 import { validateConfig } from '../../lib/config.ts';
 import { isCoded } from '../../lib/errors.ts';
 import { rootLogger } from '../../lib/log.ts';
@@ -92,5 +93,33 @@ describe('bike-docks edge source', () => {
     await waitFor(() => ctl.received.some((l) => l.verb === 'NAK' && (l as { code?: string }).code === 'DOCK_STORE'), { what: 'NAK DOCK_STORE' });
     expect(c.items.filter((i) => i.kind === 'event' && i.type === 'bike.rental')).toHaveLength(1);
     expect(src.health()).toMatchObject({ server: { storeFailures: 1 } });
+  });
+
+  it('open alerts survive a restart (outbox checkpoint): the empty-station alert raised before is cleared after, not left open', async () => {
+    const cfg = validateConfig(bikeDockFactory.schema, {
+      type: 'bike-docks', id: 'docks', host: '127.0.0.1', port: 0, token: 'station-token', cardKey: 'source-test-key-0123456789',
+      stations: [{ id: 's9', docks: 2 }], flushMs: 50, emptyAlertMin: 0.001,
+    }, 'test');
+    const c = memoryContext();
+    const alerts = () => c.items.filter((i) => i.kind === 'alert') as Array<{ rule: string; state: string }>;
+    let src = bikeDockFactory.create(cfg) as BikeDockSource;
+    await src.start(c);
+    let ctl = new DockController({ station: 's9', docks: 'EE', port: src.port, token: 'station-token', boot: 'c' });
+    await ctl.connect();
+    await ctl.drain();
+    await waitFor(() => alerts().some((a) => a.state === 'raise' && a.rule.includes('empty')), { what: 'empty alert raised' });
+    ctl.close();
+    await src.stop(); // a restart (the checkpoint is all that survives, as after kill -9)
+    src = bikeDockFactory.create(cfg) as BikeDockSource;
+    await src.start(c);
+    cleanup.push(() => src.stop());
+    ctl = new DockController({ station: 's9', docks: 'EE', port: src.port, token: 'station-token', boot: 'c' });
+    cleanup.push(() => ctl.close());
+    await ctl.connect();
+    await ctl.drain();
+    ctl.dock(1);
+    await ctl.drain();
+    await waitFor(() => alerts().some((a) => a.state === 'clear' && a.rule.includes('empty')), { what: 'empty alert cleared after the restart' });
+    expect(alerts().filter((a) => a.rule.includes('empty')).map((a) => a.state)).toEqual(['raise', 'clear']);
   });
 });

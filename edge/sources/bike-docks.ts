@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { CodedError, errMessage } from '../../lib/errors.ts';
+import type { NewItem } from '../../protocol/schemas.ts';
 import { DockServer } from '../../firmware-bridge/dock/server.ts';
 import type { HelloMsg, DockCode } from '../../firmware-bridge/dock/protocol.ts';
 import type { Source, SourceContext, SourceFactory } from '../../lib/contract/source.ts';
@@ -92,6 +93,11 @@ export class BikeDockSource implements Source {
       noRideMs: cfg.noRideS * 1000, silentMs: cfg.silentS * 1000, statusEveryMs: cfg.statusEveryS * 1000,
     });
     this.site = site;
+    // the open alerts live in the outbox checkpoint, committed with the alert items that change them
+    const saved = ctx.checkpoint(this.checkpointKey);
+    if (saved) {
+      try { site.restoreOpen(JSON.parse(saved) as Record<string, string[]>); } catch (err) { ctx.log.warn({ err: errMessage(err) }, 'ignoring an unreadable open-alert checkpoint'); }
+    }
     const known = stations.length > 0 ? new Set(stations.map((s) => s.id)) : undefined;
     this.server = new DockServer(
       {
@@ -101,8 +107,7 @@ export class BikeDockSource implements Source {
         // (the commit failed) makes the server answer NAK, and the controller sends the line again.
         message: (station, msg, info) => {
           site.handler.message(station, msg, info);
-          const items = site.drain();
-          if (items.length) ctx.emit(items);
+          this.emit(site.drain());
         },
       },
       {
@@ -122,11 +127,22 @@ export class BikeDockSource implements Source {
     const items = this.site.drain();
     if (items.length === 0) return 0;
     try {
-      this.ctx.emit(items);
+      this.emit(items);
     } catch (err) {
       this.ctx.log.error({ err: errMessage(err), n: items.length }, 'bike-docks: emit failed');
     }
     return items.length;
+  }
+
+  private get checkpointKey(): string {
+    return `bike-docks.alerts:${this.id}`;
+  }
+
+  /** Items to the outbox; when alerts are among them, the open-alert set commits in the same transaction. */
+  private emit(items: NewItem[]): void {
+    if (!items.length || !this.ctx || !this.site) return;
+    const alerts = items.some((i) => i.kind === 'alert');
+    this.ctx.emit(items, alerts ? { key: this.checkpointKey, value: JSON.stringify(this.site.openByStation()) } : undefined);
   }
 
   async stop(): Promise<void> {
