@@ -209,11 +209,17 @@ export class EnvEmitter {
     }
   }
 
+  /**
+   * The alert engine's state (open alerts, and each rule's streaks, rolling-average samples and
+   * last-seen times) commits with every batch that may have changed it — in the same transaction as
+   * the items — so a restart, also after kill -9, resumes each rule where the outbox left off instead
+   * of raising or clearing late.
+   */
   private emitItems(items: NewItem[]): void {
-    const hasAlert = items.some((i) => i.kind === 'alert');
+    const rulesMayChange = items.length > 0 && this.pipeline.cfg.alerts.length > 0;
     const stateChanged = this.state?.dirty() ?? false;
     if (!items.length && !stateChanged) return;
     const value = this.state ? { ...this.pipeline.alerts.snapshot(), state: this.state.save() } : this.pipeline.alerts.snapshot();
-    this.ctx.emit(items, hasAlert || stateChanged ? { key: this.key, value: JSON.stringify(value) } : undefined);
+    this.ctx.emit(items, rulesMayChange || stateChanged || items.some((i) => i.kind === 'alert') ? { key: this.key, value: JSON.stringify(value) } : undefined);
   }
 }

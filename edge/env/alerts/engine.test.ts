@@ -158,3 +158,23 @@ describe('AlertEngine exceedance multiple and basis (超标倍数)', () => {
     expect(raise.data.basis).toBe('raw');
   });
 });
+
+describe('AlertEngine state across a restart (snapshot → restore)', () => {
+  it('a consecutive streak and a rolling average resume where they were: no late raise, no late clear', () => {
+    const rules = [
+      rule({ id: 'c3', kind: 'limit', match: { pollutant: 'SO2' }, limit: 100, consecutive: 3 }),
+      rule({ id: 'avg', kind: 'limit', match: { pollutant: 'SO2' }, limit: 80, average: { windowMinutes: 240, minSamples: 3 } }),
+    ];
+    const before = new AlertEngine(rules);
+    // two hours over 100: the streak is at 2, the 4-hour average window holds two samples
+    expect(run(before, [rd(0, 150), rd(1, 150)]).filter((x: any) => x.rule === 'c3')).toEqual([]);
+    const snap = JSON.parse(JSON.stringify(before.snapshot())); // as the outbox checkpoint stores it
+    const after = new AlertEngine(rules);
+    after.restore(snap);
+    // the third consecutive hour over 100 raises at once (it would need three more without the streak)
+    const out = run(after, [rd(2, 150)]) as any[];
+    expect(out.filter((x) => x.rule === 'c3').map((x) => x.state)).toEqual(['raise']);
+    // and the rolling average has its three samples (150, 150, 150 > 80): raised now, not an hour late
+    expect(out.filter((x) => x.rule === 'avg').map((x) => x.state)).toEqual(['raise']);
+  });
+});

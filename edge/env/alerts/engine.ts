@@ -12,8 +12,19 @@ interface InstrumentState extends Who { raised: boolean; streak: number; flags: 
 /** Whether a value is a measured concentration or a converted (reference-O₂, HJ 75-2017) one. */
 export type Basis = 'raw' | 'converted';
 
-/** Persisted part of the state (what must survive a restart so raise/clear stay paired). */
-export interface AlertSnapshot { raised: Array<{ rule: string; source: string }> }
+/**
+ * Persisted state (the outbox checkpoint of the source): what must survive a restart so that
+ * raise/clear stay paired (`raised`) and a rule resumes where it was — its consecutive streaks,
+ * rolling-average samples, last-seen times (`rules`; left out when it would be larger than
+ * `MAX_STATE_BYTES`, then only `raised` is kept and the windows start again).
+ */
+export interface AlertSnapshot {
+  raised: Array<{ rule: string; source: string }>;
+  rules?: { limit: Array<[string, LimitState]>; missing: Array<[string, MissingState]>; instrument: Array<[string, InstrumentState]> };
+}
+
+/** The largest `rules` state kept in a checkpoint (JSON bytes). */
+export const MAX_STATE_BYTES = 256 * 1024;
 
 /**
  * Evaluates alert rules on readings at the edge (pure logic, no I/O, no clock of its own:
@@ -133,12 +144,24 @@ export class AlertEngine {
       for (const [sk, s] of m) if (s.raised) raised.push({ rule: sk.slice(0, sk.indexOf('|')), source: sk.slice(sk.indexOf('|') + 1) });
     }
     for (const sk of this.restored) raised.push({ rule: sk.slice(0, sk.indexOf('|')), source: sk.slice(sk.indexOf('|') + 1) });
-    return { raised };
+    const rules = structuredClone({ limit: [...this.limit], missing: [...this.missing], instrument: [...this.instrument] });
+    return JSON.stringify(rules).length <= MAX_STATE_BYTES ? { raised, rules } : { raised };
   }
 
   /** After a restart: alerts that were open stay open (no second raise), and will clear normally. */
   restore(s: AlertSnapshot): void {
-    for (const { rule, source } of s.raised) if (this.rules.some((r) => r.id === rule)) this.restored.add(`${rule}|${source}`);
+    const kindOf = (sk: string) => this.rules.find((r) => r.id === sk.slice(0, sk.indexOf('|')))?.kind;
+    const put = <T>(m: Map<string, T>, entries: Array<[string, T]> | undefined, kind: Rule['kind']) => {
+      for (const [sk, st] of Array.isArray(entries) ? entries : []) if (typeof sk === 'string' && st && kindOf(sk) === kind) m.set(sk, st);
+    };
+    put(this.limit, s.rules?.limit, 'limit');
+    put(this.missing, s.rules?.missing, 'missing');
+    put(this.instrument, s.rules?.instrument, 'instrument');
+    const known = (sk: string) => this.limit.has(sk) || this.missing.has(sk) || this.instrument.has(sk);
+    for (const { rule, source } of s.raised) {
+      const sk = `${rule}|${source}`;
+      if (this.rules.some((r) => r.id === rule) && !known(sk)) this.restored.add(sk);
+    }
   }
 
   stats(): Record<string, number> {
