@@ -4,11 +4,13 @@
  * comparison of what the sources' ledgers say must be there with what InfluxDB and the cloud API
  * hold. See test/README.md "Chaos run".
  *
- * The cloud and the edges run the built CLI (`bin/cityedge.mjs` → dist/): the product as shipped,
- * a consistent snapshot of the code for the whole run (a restart after kill -9 runs the same code
- * even while the sources change), and without tsx's compile time and memory in every restart and
- * in the cloud's RSS. The device simulators and the harness are test code and run from the
- * sources (bin/run-ts.mjs). `dist/` older than the sources is refused unless `allowStaleDist`.
+ * The cloud and the edges run the built CLI (dist/cli/main.js, what `bin/cityedge.mjs` runs): the
+ * product as shipped, without tsx's compile time and memory in every restart and in the cloud's
+ * RSS. dist/ is copied at the start of the run (node_modules/.cache/cityedge-chaos/<run>/dist, so
+ * packages and the project root resolve as from dist/) and every process runs that copy: one
+ * snapshot of the code for the whole run, also when dist/ is rebuilt meanwhile (a restart after
+ * kill -9 runs the same code). The device simulators and the harness are test code and run from
+ * the sources (bin/run-ts.mjs). `dist/` older than the sources is refused unless `allowStaleDist`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,7 +53,7 @@ export interface ChaosOptions {
   maxCloudRssMiB?: number;
   /** Longest wait for the system to drain after the faults stop. */
   drainTimeoutMs?: number;
-  /** Give up draining when nothing moved for this long. */
+  /** Give up draining when nothing moved for this long (longer than the edge's receiptTimeoutMs, 30 s, after which unreceipted rows are resent). */
   stallMs?: number;
   dir?: string;
   keep?: boolean;
@@ -64,6 +66,8 @@ export interface SourceFigures { expected: number; found: number; lost: number; 
 
 export interface ChaosResult {
   ok: boolean;
+  /** the command line that runs the same schedule */
+  reproduce: string;
   seed: number;
   broker: string;
   minutes: number;
@@ -90,7 +94,6 @@ export interface ChaosResult {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const CLI = () => projectPath('bin', 'cityedge.mjs');
 const RUN_TS = () => projectPath('bin', 'run-ts.mjs');
 const CLOCK_PRELOAD = () => pathToFileURL(projectPath('test', 'chaos', 'clock-preload.mjs')).href;
 
@@ -178,6 +181,8 @@ class Managed {
 }
 
 interface Ctx {
+  /** dist/cli/main.js of this run's copy of dist/ */
+  cli: string;
   o: Required<Omit<ChaosOptions, 'dir' | 'log' | 'faults' | 'skip'>> & { faults: FaultKind[]; skip: string[] };
   dir: string;
   t0: number;
@@ -260,8 +265,9 @@ function fileBytes(base: string): number {
 
 // ───────────────────────────── setup ─────────────────────────────
 
-async function setup(o: Ctx['o'], dir: string, log: (s: string) => void, procs: Managed[], proxyList: BlackholeProxy[]): Promise<Ctx> {
+async function setup(o: Ctx['o'], dir: string, log: (s: string) => void, procs: Managed[], proxyList: BlackholeProxy[], cli: string): Promise<Ctx> {
   const t0 = Date.now();
+  const CLI = () => cli;
   const logs = path.join(dir, 'logs');
   fs.mkdirSync(logs, { recursive: true });
   const seedRand = prng(subSeed(o.seed, 'setup'));
@@ -399,7 +405,7 @@ async function setup(o: Ctx['o'], dir: string, log: (s: string) => void, procs: 
   procs.push(...sims);
 
   const ctx: Ctx = {
-    o, dir, t0, log, influx, mosq, cloud, broker, influxProc, edges, proxies, sims, api, token, brokerPort, passwords, clockFiles, capBytes, outboxFiles,
+    cli, o, dir, t0, log, influx, mosq, cloud, broker, influxProc, edges, proxies, sims, api, token, brokerPort, passwords, clockFiles, capBytes, outboxFiles,
   };
   return ctx;
 }
@@ -425,7 +431,7 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
     faults: opts.faults ?? defaultKinds(opts.broker), skip: opts.skip ?? [],
     fuzzCases: opts.fuzzCases ?? Math.round((100_000 * opts.minutes) / 30), fuzzRate: opts.fuzzRate ?? 300,
     outboxCap: opts.outboxCap ?? '2MiB', maxCloudRssMiB: opts.maxCloudRssMiB ?? 400,
-    drainTimeoutMs: opts.drainTimeoutMs ?? 240_000, stallMs: opts.stallMs ?? 30_000,
+    drainTimeoutMs: opts.drainTimeoutMs ?? 240_000, stallMs: opts.stallMs ?? 60_000,
     keep: opts.keep ?? false, allowStaleDist: opts.allowStaleDist ?? false,
   };
   for (const k of o.faults) if (!(FAULT_KINDS as readonly string[]).includes(k)) throw new Error(`unknown fault kind ${k} (known: ${FAULT_KINDS.join(', ')})`);
@@ -445,12 +451,16 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   // everything started, in start order: stopped in reverse (devices, edges, cloud, broker, InfluxDB) also when setup fails half-way
   const procs: Managed[] = [];
   const proxyList: BlackholeProxy[] = [];
+  const snapshot = projectPath('node_modules', '.cache', 'cityedge-chaos', path.basename(dir));
   try {
-    const ctx = await setup(o, dir, log, procs, proxyList);
+    fs.rmSync(snapshot, { recursive: true, force: true });
+    fs.cpSync(projectPath('dist'), path.join(snapshot, 'dist'), { recursive: true });
+    const ctx = await setup(o, dir, log, procs, proxyList, path.join(snapshot, 'dist', 'cli', 'main.js'));
     return await runPhases(ctx, schedule, started);
   } finally {
     for (const m of [...procs].reverse()) await m.stop().catch(() => undefined);
     for (const p of proxyList) await p.close().catch(() => undefined);
+    fs.rmSync(snapshot, { recursive: true, force: true });
     if (!o.keep) fs.rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -499,6 +509,7 @@ async function runPhases(ctx: Ctx, schedule: FaultEvent[], started: number): Pro
   // ── faults ──
   const faultLog: ChaosResult['faultLog'] = [];
   const faults: Record<string, number> = {};
+  const skipped: FaultEvent[] = [];
   const note = (e: FaultEvent, extra?: string) => {
     faults[e.kind] = (faults[e.kind] ?? 0) + 1;
     faultLog.push({ at: Math.round(e.at / 100) / 10, kind: e.kind, target: e.target, durationMs: e.durationMs, ...(extra ? { note: extra } : {}) });
@@ -511,6 +522,8 @@ async function runPhases(ctx: Ctx, schedule: FaultEvent[], started: number): Pro
   const laneA = (async () => {
     for (const e of schedule.filter((x) => x.lane === 'A')) {
       await until(e.at);
+      // a fault that would still be active in the quiet tail (earlier ones ran late) is left out, and said so
+      if (rel() + e.durationMs > runMs - 10_000) { log(`  +${(rel() / 1000).toFixed(1)} s ${e.kind} ${e.target} skipped: the run is late`); skipped.push(e); continue; }
       laneAActive++;
       try {
         note(e);
@@ -579,6 +592,10 @@ async function runPhases(ctx: Ctx, schedule: FaultEvent[], started: number): Pro
 
   // ── checks ──
   const result = await check(ctx, { runStart, started, schedule, faults, faultLog, outbox, maxRss, rssSeries, unexpected, fuzz, drain: { ...drain, ms: Date.now() - drainStart } });
+  result.details.faultsSkippedLate = skipped;
+  // RSS over the run (every 250 ms): the first and the last minute against the peak, to tell growth from a spike
+  const mib = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, x) => a + x, 0) / xs.length / 2 ** 20) : 0);
+  result.details.cloudRssMiB = { firstMinuteMean: mib(rssSeries.slice(0, 240)), lastMinuteMean: mib(rssSeries.slice(-240)), max: result.maxCloudRssMiB, samples: rssSeries.length };
   return result;
 }
 
@@ -835,6 +852,7 @@ async function check(ctx: Ctx, run: RunInfo): Promise<ChaosResult> {
   // transport: every row an edge deleted from its outbox (acknowledged) was admitted by the cloud
   for (const e of EDGE_NAMES) await ctx.edges[e].stop().catch(() => undefined);
   const transport: ChaosResult['transport'] = {};
+  const inversions: string[] = [];
   const cloudDb = new Database(path.join(ctx.dir, 'cloud-data', 'cloud.db'), { readonly: true, fileMustExist: true });
   try {
     for (const e of EDGE_NAMES) {
@@ -860,6 +878,19 @@ async function check(ctx: Ctx, run: RunInfo): Promise<ChaosResult> {
         transport[e] = { stamped, remaining: remaining.size, evicted, admitted, ackedNotAdmitted: Math.max(0, notAdmitted - evicted - deadBySite[e]), deadLettered: deadBySite[e] };
       } finally { ob.close(); }
     }
+    // Alert items in the edge's own order: an item the edge produced after one the cloud applied
+    // (higher seq, one outbox stream per site) must not be discarded as older (stale).
+    const rows = cloudDb.prepare(`SELECT h.action AS action, e.site AS site, e.type AS rule, e.source AS source, json_extract(e.body, '$.seq') AS seq, e.ts AS ts
+      FROM alert_history h JOIN events e ON e.id = h.item_id WHERE e.kind = 'alert' AND e.site IN (${EDGE_NAMES.map(() => '?').join(',')})`).all(...EDGE_NAMES.map((e) => SITES[e])) as Array<{ action: string; site: string; rule: string; source: string; seq: number; ts: number }>;
+    const byKey = new Map<string, typeof rows>();
+    for (const r of rows) { const k = `${r.site} ${r.rule}|${r.source}`; byKey.set(k, [...(byKey.get(k) ?? []), r]); }
+    for (const [k, list] of byKey) {
+      const applied = list.filter((r) => r.action === 'raise' || r.action === 'clear');
+      for (const x of list.filter((r) => r.action.startsWith('stale-'))) {
+        const y = applied.find((a) => a.seq < x.seq && a.ts > x.ts);
+        if (y) inversions.push(`${k}: ${x.action.slice(6)} seq ${x.seq} (+${((x.ts - run.runStart) / 1000).toFixed(1)} s) discarded as older than ${y.action} seq ${y.seq} (+${((y.ts - run.runStart) / 1000).toFixed(1)} s)`);
+      }
+    }
   } finally { cloudDb.close(); }
 
   // ── invariants ──
@@ -874,6 +905,7 @@ async function check(ctx: Ctx, run: RunInfo): Promise<ChaosResult> {
     { name: '0 duplicated or unexpected', ok: duplicated === 0, detail: `${fig(sources, 'duplicated')} unexpected ${fig(sources, 'unexpected')}` },
     { name: 'values and final bike states right', ok: wrongValues === 0, detail: fig(sources, 'wrongValue') },
     { name: 'every alert in its right final state', ok: stateWrong.length === 0, detail: stateWrong.length ? stateWrong.slice(0, 8).join('; ') : `${envAlerts.length + bikeAlerts.length} alerts` },
+    { name: "alert items applied in the edge's order", ok: inversions.length === 0, detail: inversions.length ? `${inversions.length} items discarded as stale though the edge produced them later: ${inversions.slice(0, 3).join('; ')}` : 'no later item discarded as stale' },
     { name: 'HJ 212 alert episodes as the rules give them', ok: episodeWrong.length === 0, detail: episodeWrong.length ? episodeWrong.slice(0, 5).join('; ') : `${sources['hj212-alerts'].expected} episodes` },
     { name: 'no real-site item dead-lettered', ok: Object.values(deadBySite).every((n) => n === 0), detail: JSON.stringify(deadBySite) },
     { name: 'outbox files under their caps', ok: Object.values(run.outbox).every((x) => x.overCapSamples === 0), detail: Object.entries(run.outbox).map(([k, x]) => `${k} max ${(x.maxBytes / 2 ** 20).toFixed(2)} MiB of ${(x.capBytes / 2 ** 20).toFixed(0)} MiB${x.overCapSamples ? ` (over in ${x.overCapSamples} samples)` : ''}`).join(', ') },
@@ -881,12 +913,15 @@ async function check(ctx: Ctx, run: RunInfo): Promise<ChaosResult> {
     { name: 'no process crashed', ok: crashes.length === 0, detail: crashes.map((c) => `${c.process} at +${(c.at / 1000).toFixed(0)} s code ${c.code} ${c.signal ?? ''}`).join('; ') || 'none' },
     { name: 'no edge connection dropped by the broker outside faults', ok: Object.keys(run.unexpected).length === 0, detail: JSON.stringify(run.unexpected) },
   ];
+  const same = JSON.stringify([...o.faults].sort()) === JSON.stringify([...defaultKinds(o.broker)].sort());
+  const reproduce = `npm run chaos -- --minutes ${o.minutes} --seed ${o.seed} --broker ${o.broker}${same ? '' : ` --faults ${o.faults.join(',')}`}${o.skip.length ? ` --skip ${o.skip.join(',')}` : ''} --fuzz-cases ${o.fuzzCases}`;
   const result: ChaosResult = {
-    ok: inv.every((i) => i.ok), seed: o.seed, broker: o.broker, minutes: o.minutes, dir: ctx.dir, durationMs: Date.now() - run.started,
+    ok: inv.every((i) => i.ok), reproduce, seed: o.seed, broker: o.broker, minutes: o.minutes, dir: ctx.dir, durationMs: Date.now() - run.started,
     faults: run.faults, faultLog: run.faultLog, sources, lost, duplicated, alertStatesWrong: stateWrong.length, alertEpisodesWrong: episodeWrong.length,
     transport, outbox: run.outbox, maxCloudRssMiB, crashes, unexpectedBrokerCloses: run.unexpected, deadLetters, fuzz: run.fuzz.stats,
     drain: run.drain, invariants: inv, details, schedule: run.schedule,
   };
+  result.details.staleInversions = inversions.slice(0, 50);
   fs.writeFileSync(path.join(ctx.dir, 'result.json'), JSON.stringify(result, null, 1));
   return result;
 }
@@ -942,7 +977,7 @@ export function summary(r: ChaosResult): string {
   lines.push('');
   for (const i of r.invariants) lines.push(`${i.ok ? 'ok  ' : 'FAIL'} ${i.name}: ${i.detail}`);
   lines.push('');
-  lines.push(r.ok ? 'all invariants hold' : `INVARIANTS FAILED — reproduce: npm run chaos -- --minutes ${r.minutes} --seed ${r.seed} --broker ${r.broker}`);
+  lines.push(r.ok ? 'all invariants hold' : `INVARIANTS FAILED — reproduce: ${r.reproduce}`);
   return lines.join('\n');
 }
 

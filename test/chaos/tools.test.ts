@@ -35,6 +35,19 @@ describe('chaos schedule', () => {
     }
   });
 
+  it("the seeds of chaos.int.test.ts reach every kind and many targets in their short runs", () => {
+    const pairs = (broker: 'embedded' | 'mosquitto', minutes: number, seed: number) => {
+      const runMs = minutes * 60_000;
+      const s = buildSchedule(opts(seed, { runMs, warmupMs: Math.min(15_000, runMs * 0.1), broker, kinds: defaultKinds(broker), fuzzCases: 1500 }));
+      for (const k of defaultKinds(broker)) expect(s.some((e) => e.kind === k), `${k} (${broker} seed ${seed})`).toBe(true);
+      return new Set(s.filter((e) => e.lane === 'A').map((e) => `${e.kind}@${e.target}`));
+    };
+    const e = pairs('embedded', 3, 20260157);
+    for (const t of ['air', 'env', 'bikes']) { expect(e.has(`kill-edge@${t}`)).toBe(true); expect(e.has(`blackhole@${t}`)).toBe(true); }
+    const m = pairs('mosquitto', 1.5, 20260118);
+    for (const p of ['kill-broker@mosquitto', 'pause-broker@mosquitto', 'kill-edge@env', 'kill-cloud@cloud']) expect(m.has(p)).toBe(true);
+  });
+
   it('leaves out skipped targets; the clock steps the next edge when the bike edge is skipped', () => {
     const s = buildSchedule(opts(5, { skip: ['kill-edge@bikes', 'kill-edge@env', 'clock-jump@bikes'] }));
     expect(s.filter((e) => e.kind === 'kill-edge').map((e) => e.target).every((t) => t === 'air')).toBe(true);
