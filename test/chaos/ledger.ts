@@ -16,22 +16,14 @@ import { frameValues } from '../../firmware-bridge/hj212/values.ts';
 import { fromHj212 } from '../../firmware-bridge/hj212/to-readings.ts';
 import { EnvPipeline, parsePipelineConfig } from '../../edge/env/pipeline.ts';
 import type { AlertItem } from '../../protocol/schemas.ts';
+import { rng } from '../../firmware-bridge/dock/simulator.ts';
 
 export const SITES = { air: 'chaos-air', env: 'chaos-env', bikes: 'chaos-bikes', fuzz: 'chaos-fuzz' } as const;
 export type EdgeName = 'air' | 'env' | 'bikes';
 export const EDGE_NAMES: EdgeName[] = ['air', 'env', 'bikes'];
 
-/** Deterministic PRNG (mulberry32). */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Deterministic PRNG: the dock simulator's (mulberry32), one implementation for the simulators and the schedule. */
+export const prng = rng;
 
 /** A seed for a named part, derived from the run seed, so parts do not share a stream. */
 export function subSeed(seed: number, part: string): number {
