@@ -6,7 +6,7 @@
  *
  * The cloud and the edges run the built CLI (dist/cli/main.js, what `bin/cityedge.mjs` runs): the
  * product as shipped, without tsx's compile time and memory in every restart and in the cloud's
- * RSS. dist/ is copied at the start of the run (node_modules/.cache/cityedge-chaos/<run>/dist, so
+ * RSS. dist/ is copied at the start of the run (node_modules/.cache/cityedge-chaos/<run>-<pid>-<t>/dist, so
  * packages and the project root resolve as from dist/) and every process runs that copy: one
  * snapshot of the code for the whole run, also when dist/ is rebuilt meanwhile (a restart after
  * kill -9 runs the same code). The device simulators and the harness are test code and run from
@@ -441,6 +441,8 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   if (!dist.ok && !o.allowStaleDist) throw new Error(`dist/ is older than the sources (${dist.newest}): run \`npm run build\` (or pass --allow-stale-dist)`);
 
   const dir = opts.dir ?? tempDir('chaos-');
+  // ledgers are appended to: a run dir must be new (or empty), never another run's
+  if (fs.existsSync(dir) && fs.readdirSync(dir).length) throw new Error(`run dir ${dir} is not empty (another run's?): pass a new --dir`);
   fs.mkdirSync(dir, { recursive: true });
   const started = Date.now();
   const runMs = o.minutes * 60_000;
@@ -451,9 +453,9 @@ export async function runChaos(opts: ChaosOptions): Promise<ChaosResult> {
   // everything started, in start order: stopped in reverse (devices, edges, cloud, broker, InfluxDB) also when setup fails half-way
   const procs: Managed[] = [];
   const proxyList: BlackholeProxy[] = [];
-  const snapshot = projectPath('node_modules', '.cache', 'cityedge-chaos', path.basename(dir));
+  // unique per run (several runs may share the machine, and a --dir name may repeat)
+  const snapshot = projectPath('node_modules', '.cache', 'cityedge-chaos', `${path.basename(dir)}-${process.pid}-${Date.now().toString(36)}`);
   try {
-    fs.rmSync(snapshot, { recursive: true, force: true });
     fs.cpSync(projectPath('dist'), path.join(snapshot, 'dist'), { recursive: true });
     const ctx = await setup(o, dir, log, procs, proxyList, path.join(snapshot, 'dist', 'cli', 'main.js'));
     return await runPhases(ctx, schedule, started);
@@ -631,7 +633,7 @@ async function readLedgers(ctx: Ctx): Promise<Ledgers> {
 
 const hjKey = (station: string, code: string, time: number) => `${station}|${code}|${time}`;
 
-async function storeState(ctx: Ctx, L: Ledgers) {
+async function storeState(ctx: Ctx) {
   const airPts = await influxRows(ctx, `SELECT * FROM "air" WHERE "site" = ${q(SITES.air)}`);
   const hjPts = await influxRows(ctx, `SELECT "avg" FROM "hj212" WHERE "site" = ${q(SITES.env)} GROUP BY "station", "code"`);
   const bikePts = await latestBikePoints(ctx);
@@ -723,7 +725,7 @@ interface RunInfo {
 async function check(ctx: Ctx, run: RunInfo): Promise<ChaosResult> {
   const { o } = ctx;
   const L = await readLedgers(ctx);
-  const s = await storeState(ctx, L);
+  const s = await storeState(ctx);
   const details: Record<string, unknown> = {};
   const sources: Record<string, SourceFigures> = {};
 
