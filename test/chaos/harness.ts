@@ -598,6 +598,7 @@ async function runPhases(ctx: Ctx, schedule: FaultEvent[], started: number): Pro
   // RSS over the run (every 250 ms): the first and the last minute against the peak, to tell growth from a spike
   const mib = (xs: number[]) => (xs.length ? Math.round(xs.reduce((a, x) => a + x, 0) / xs.length / 2 ** 20) : 0);
   result.details.cloudRssMiB = { firstMinuteMean: mib(rssSeries.slice(0, 240)), lastMinuteMean: mib(rssSeries.slice(-240)), max: result.maxCloudRssMiB, samples: rssSeries.length };
+  fs.writeFileSync(path.join(ctx.dir, 'result.json'), JSON.stringify(result, null, 1));
   return result;
 }
 
