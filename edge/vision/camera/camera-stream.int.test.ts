@@ -115,6 +115,13 @@ describe('camera stream (real ffmpeg)', () => {
     }
   });
 
+  it('stall timeout defaults: 3 s for live sources, 30 s for a non-realtime file replay (a busy CPU is not a dead camera)', () => {
+    expect(new CameraStream({ id: 'a', url: 'rtsp://x', kind: 'rtsp', fps: 5, width: 320 }).stallTimeoutMs).toBe(3000);
+    expect(new CameraStream({ id: 'b', url: 'f.mp4', kind: 'file', fps: 5, width: 320, realtime: true }).stallTimeoutMs).toBe(3000);
+    expect(new CameraStream({ id: 'c', url: 'f.mp4', kind: 'file', fps: 5, width: 320 }).stallTimeoutMs).toBe(30_000);
+    expect(new CameraStream({ id: 'd', url: 'f.mp4', kind: 'file', fps: 5, width: 320, stallTimeoutMs: 700 }).stallTimeoutMs).toBe(700);
+  });
+
   it('HTTP MJPEG: frames; a stall gives CAMERA_STALLED + offline, recovery gives online; dying stream reconnects', async () => {
     const { url, state } = await mjpegServer();
     const cam = new CameraStream({ id: 'mj', url, kind: 'mjpeg', fps: 5, width: 320, stallTimeoutMs: 1200, backoffInitialMs: 100, backoffMaxMs: 400 });

@@ -92,8 +92,15 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.backoff = opts.backoffInitialMs ?? 500;
   }
 
+  /**
+   * Live sources: 3 s (or four frame intervals). A non-realtime file replay has no network to
+   * stall on, only a decoder that a busy machine slows down: 30 s, so CPU starvation does not
+   * restart (and re-decode) a replay.
+   */
   get stallTimeoutMs(): number {
-    return this.opts.stallTimeoutMs ?? Math.max(3000, 4000 / this.opts.fps);
+    if (this.opts.stallTimeoutMs !== undefined) return this.opts.stallTimeoutMs;
+    if (this.opts.kind === 'file' && !this.opts.realtime) return 30_000;
+    return Math.max(3000, 4000 / this.opts.fps);
   }
 
   /** PID of the running ffmpeg (for CPU/memory accounting). */
