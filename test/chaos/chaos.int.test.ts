@@ -1,5 +1,5 @@
 /**
- * The chaos run as part of `npm test`: 3 minutes with the embedded broker and 1.5 minutes with
+ * The chaos run as part of `npm test`: 2.5 minutes with the embedded broker and 1.25 minutes with
  * mosquitto, fixed seeds, every fault kind of each mode on every target, and every invariant
  * asserted (0 lost, 0 duplicated, alerts in their right final state, in the edge's order and
  * episode by episode, no dead-lettered real item, every acknowledged outbox row admitted, outbox
@@ -43,13 +43,13 @@ describe('chaos run (real processes, seeded faults, ledgers vs InfluxDB and the 
 
   // Seeds chosen so that a short run reaches many targets (tools.test.ts checks it): 20260157 kills
   // and black-holes each of the three edges; 20260118 kills the air and HJ 212 edges and mosquitto.
-  it('3 minutes, embedded broker, seed 20260157', async () => {
-    const r = await runChaos({ minutes: 3, seed: 20260157, broker: 'embedded', fuzzCases: 3000, skip, log, allowStaleDist: true });
-    assertRun(r, 'embedded', 3000);
+  it('2.5 minutes, embedded broker, seed 20260157', async () => {
+    const r = await runChaos({ minutes: 2.5, seed: 20260157, broker: 'embedded', fuzzCases: 2500, skip, log, allowStaleDist: true });
+    assertRun(r, 'embedded', 2500);
   }, 9 * 60_000);
 
-  it('1.5 minutes, mosquitto (shipped config and ACL) with the cloud attached as external ingest, seed 20260118', async () => {
-    const r = await runChaos({ minutes: 1.5, seed: 20260118, broker: 'mosquitto', fuzzCases: 1500, skip, log, allowStaleDist: true });
-    assertRun(r, 'mosquitto', 1500);
+  it('1.25 minutes, mosquitto (shipped config and ACL) with the cloud attached as external ingest, seed 20260118', async () => {
+    const r = await runChaos({ minutes: 1.25, seed: 20260118, broker: 'mosquitto', fuzzCases: 1250, skip, log, allowStaleDist: true });
+    assertRun(r, 'mosquitto', 1250);
   }, 6 * 60_000);
 });
