@@ -11,8 +11,10 @@ afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f(); 
 
 async function setup(opts: Partial<ConstructorParameters<typeof BikeSite>[0]> = {}) {
   let now = 1_700_000_000_000;
-  const clock = { now: () => now, advance: (ms: number) => { now += ms; } };
-  const site = new BikeSite({ cardKey: KEY, clock: clock.now, ...opts });
+  let mono = 1_000;
+  // advance() moves both clocks, as time passing does; step() moves the wall clock only, as an NTP step does
+  const clock = { now: () => now, mono: () => mono, advance: (ms: number) => { now += ms; mono += ms; }, step: (ms: number) => { now += ms; } };
+  const site = new BikeSite({ cardKey: KEY, clock: clock.now, monotonic: clock.mono, ...opts });
   const server = new DockServer(site.handler);
   const port = await server.listen();
   cleanup.push(() => server.close());
@@ -135,5 +137,24 @@ describe('edge bike site', () => {
     await c.drain();
     drain();
     expect(alerts(items, RULES.silent)).toEqual(['raise:S6', 'raise:S5', 'clear:S5']);
+  });
+
+  it('a wall-clock step is not time passing: no controller-silent, empty or full alert from a forward step; real silence still raises', async () => {
+    const { sim, drain, clock, items } = await setup({ silentMs: 60_000, emptyAlertMs: 10 * 60_000, fullAlertMs: 10 * 60_000 });
+    const c = await sim('S7', 'EE'); // empty from the start: the empty clock runs
+    c.status();
+    await c.drain();
+    drain();
+    clock.step(4 * 60 * 60_000); // the gateway's clock is put four hours forward
+    clock.advance(5_000);
+    drain();
+    expect(alerts(items, RULES.silent)).toEqual([]);
+    expect(alerts(items, RULES.empty)).toEqual([]);
+    clock.advance(61_000); // now the controller really is silent for over a minute
+    drain();
+    expect(alerts(items, RULES.silent)).toEqual(['raise:S7']);
+    clock.advance(10 * 60_000);
+    drain();
+    expect(alerts(items, RULES.empty)).toEqual(['raise:S7']);
   });
 });

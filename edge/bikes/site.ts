@@ -35,16 +35,28 @@ export interface BikeSiteOptions {
    * Default 24 h; replays of historic days pass Infinity.
    */
   maxClockSkewMs?: number;
+  /** Wall clock (item times). */
   clock?: () => number;
+  /**
+   * Monotonic clock (ms) for durations: silence, empty/full too long, no ride started. A wall-clock
+   * step (NTP, an operator setting the time) is not time passing. Default: `performance.now`, or
+   * `clock` when only that is given (tests that drive one clock).
+   */
+  monotonic?: () => number;
 }
 
 interface Runtime {
   st: StationState;
   lastHeard: number;
+  /** Monotonic twin of lastHeard. */
+  heardAt: number;
   connected: boolean;
   dirty: boolean;
   emptySince?: number;
   fullSince?: number;
+  /** Monotonic twins of emptySince / fullSince. */
+  emptyAt?: number;
+  fullAt?: number;
   open: Set<string>;
   pending: Map<number, { rx: number; t: number; bike: string | null; card: string }>;
 }
@@ -55,12 +67,14 @@ export class BikeSite {
   private queue: NewItem[] = [];
   private readonly pseud: CardPseudonymiser;
   private readonly clock: () => number;
-  private readonly o: Required<Omit<BikeSiteOptions, 'cardKey' | 'stations' | 'clock'>>;
+  private readonly mono: () => number;
+  private readonly o: Required<Omit<BikeSiteOptions, 'cardKey' | 'stations' | 'clock' | 'monotonic'>>;
   private lastFull: number;
 
   constructor(opts: BikeSiteOptions) {
     this.pseud = new CardPseudonymiser(opts.cardKey);
     this.clock = opts.clock ?? Date.now;
+    this.mono = opts.monotonic ?? opts.clock ?? (() => performance.now());
     this.o = {
       emptyAlertMs: opts.emptyAlertMs ?? 30 * 60_000, fullAlertMs: opts.fullAlertMs ?? 30 * 60_000,
       noRideMs: opts.noRideMs ?? 60_000, silentMs: opts.silentMs ?? 120_000, statusEveryMs: opts.statusEveryMs ?? 60_000,
@@ -74,7 +88,7 @@ export class BikeSite {
   private runtime(id: string, docks: number, now: number): Runtime {
     let r = this.stations.get(id);
     if (!r) {
-      r = { st: new StationState(id, docks), lastHeard: now, connected: false, dirty: false, open: new Set(), pending: new Map() };
+      r = { st: new StationState(id, docks), lastHeard: now, heardAt: this.mono(), connected: false, dirty: false, open: new Set(), pending: new Map() };
       this.stations.set(id, r);
     }
     return r;
@@ -96,6 +110,7 @@ export class BikeSite {
 
   private heard(r: Runtime, now: number): void {
     r.lastHeard = now;
+    r.heardAt = this.mono();
     r.connected = true;
     this.alert(r, RULES.silent, r.st.id, 'clear', 'critical', `controller of station ${r.st.id} is reporting again`, {}, now);
   }
@@ -144,7 +159,7 @@ export class BikeSite {
         const bike = msg.bike ?? was;
         const card = this.pseud.pseudonym(msg.card);
         this.counters.rentals++;
-        r.pending.set(msg.dock, { rx: now, t, bike, card });
+        r.pending.set(msg.dock, { rx: this.mono(), t, bike, card });
         this.queue.push({ kind: 'event', ts: t, type: 'bike.rental', source: station, phase: 'instant', data: { station, dock: msg.dock, ...(bike ? { bike } : {}), card } });
         break;
       }
@@ -174,14 +189,16 @@ export class BikeSite {
 
   private trackEmptyFull(r: Runtime, now: number): void {
     const c = r.st.counts();
-    if (c.num_bikes_available === 0) r.emptySince ??= now;
+    if (c.num_bikes_available === 0) { r.emptySince ??= now; r.emptyAt ??= this.mono(); }
     else if (r.emptySince !== undefined) {
       r.emptySince = undefined;
+      r.emptyAt = undefined;
       this.alert(r, RULES.empty, r.st.id, 'clear', 'warning', `station ${r.st.id} has bikes again`, { num_bikes_available: c.num_bikes_available }, now);
     }
-    if (c.num_docks_available === 0 && c.capacity > 0) r.fullSince ??= now;
+    if (c.num_docks_available === 0 && c.capacity > 0) { r.fullSince ??= now; r.fullAt ??= this.mono(); }
     else if (r.fullSince !== undefined) {
       r.fullSince = undefined;
+      r.fullAt = undefined;
       this.alert(r, RULES.full, r.st.id, 'clear', 'warning', `station ${r.st.id} has free docks again`, { num_docks_available: c.num_docks_available }, now);
     }
   }
@@ -189,20 +206,21 @@ export class BikeSite {
   /** Evaluate time-based rules: empty/full too long, controller silent, rides that did start. */
   tick(): void {
     const now = this.clock();
+    const m = this.mono();
     for (const r of this.stations.values()) {
       const id = r.st.id;
-      if (r.emptySince !== undefined && now - r.emptySince >= this.o.emptyAlertMs) {
-        this.alert(r, RULES.empty, id, 'raise', 'warning', `station ${id} has had no bike available for ${Math.round((now - r.emptySince) / 60_000)} min: rebalance`, { since: r.emptySince }, now);
+      if (r.emptySince !== undefined && r.emptyAt !== undefined && m - r.emptyAt >= this.o.emptyAlertMs) {
+        this.alert(r, RULES.empty, id, 'raise', 'warning', `station ${id} has had no bike available for ${Math.round((m - r.emptyAt) / 60_000)} min: rebalance`, { since: r.emptySince }, now);
       }
-      if (r.fullSince !== undefined && now - r.fullSince >= this.o.fullAlertMs) {
-        this.alert(r, RULES.full, id, 'raise', 'warning', `station ${id} has had no free dock for ${Math.round((now - r.fullSince) / 60_000)} min: rebalance`, { since: r.fullSince }, now);
+      if (r.fullSince !== undefined && r.fullAt !== undefined && m - r.fullAt >= this.o.fullAlertMs) {
+        this.alert(r, RULES.full, id, 'raise', 'warning', `station ${id} has had no free dock for ${Math.round((m - r.fullAt) / 60_000)} min: rebalance`, { since: r.fullSince }, now);
       }
-      if (now - r.lastHeard >= this.o.silentMs && !r.open.has(`${RULES.silent}|${id}`)) {
-        this.alert(r, RULES.silent, id, 'raise', 'critical', `controller of station ${id} silent for ${Math.round((now - r.lastHeard) / 1000)} s (no line, no heartbeat)`, { lastHeard: r.lastHeard, connected: r.connected }, now);
+      if (m - r.heardAt >= this.o.silentMs && !r.open.has(`${RULES.silent}|${id}`)) {
+        this.alert(r, RULES.silent, id, 'raise', 'critical', `controller of station ${id} silent for ${Math.round((m - r.heardAt) / 1000)} s (no line, no heartbeat)`, { lastHeard: r.lastHeard, connected: r.connected }, now);
         r.dirty = true; // is_renting/is_returning turn false
       }
       for (const [dock, p] of r.pending) {
-        if (now - p.rx > this.o.noRideMs) {
+        if (m - p.rx > this.o.noRideMs) {
           r.pending.delete(dock);
           this.alert(r, RULES.noRide, `${id}/${dock}`, 'clear', 'warning', `a ride started from station ${id} dock ${dock}`, { dock }, now);
         }
