@@ -24,6 +24,16 @@ describe('edge config', () => {
     await expect(validateEdgeConfig({ ...base, outbox: { cap: 'lots' } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
   });
 
+  it('mqtt.url: one address or a list of a cluster\'s addresses; a bad address is refused with where and how to write it', async () => {
+    const { config } = await validateEdgeConfig({ ...base, mqtt: { url: ['mqtt://10.0.0.1:1883', 'mqtts://broker-2.example:8883'] } }, 'x.yaml');
+    expect(config.mqtt.url).toEqual(['mqtt://10.0.0.1:1883', 'mqtts://broker-2.example:8883']);
+    await expect(validateEdgeConfig({ ...base, mqtt: { url: '127.0.0.1:1883' } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringMatching(/site\.yaml: \/mqtt\/url: "127\.0\.0\.1:1883" is not a URL[\s\S]*mqtt:\/\/host:1883/) });
+    await expect(validateEdgeConfig({ ...base, mqtt: { url: ['mqtt://a:1883', 'http://b'] } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('/mqtt/url/1') });
+    await expect(validateEdgeConfig({ ...base, mqtt: { url: ['mqtt://a:1883', 'mqtt://a:1883'] } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('twice') });
+    await expect(validateEdgeConfig({ ...base, mqtt: { url: [] } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
+    await expect(validateEdgeConfig({ ...base, mqtt: { url: 'not a url' } }, 'site.yaml')).rejects.toMatchObject({ code: 'CONFIG_INVALID', message: expect.stringContaining('is not a URL') });
+  });
+
   it('loads YAML with ${ENV} secrets and reports unreadable or broken files with codes', async () => {
     const dir = tempDir('cfg-');
     const f = path.join(dir, 'edge.yaml');

@@ -10,7 +10,7 @@ export const EdgeConfigSchema = Type.Object({
   site: Type.String({ pattern: SITE_ID_PATTERN, description: 'site id; also the MQTT username' }),
   stateDir: Type.String({ default: './.cityedge/edge', description: 'outbox and other state; relative to the config file' }),
   mqtt: Type.Object({
-    url: Type.String({ description: 'mqtt://host:1883 or mqtts://host:8883' }),
+    url: Type.Union([Type.String(), Type.Array(Type.String(), { minItems: 1, maxItems: 16 })], { description: 'mqtt://host:1883 or mqtts://host:8883; or a list of the addresses of one broker cluster, tried in order (failover)' }),
     username: Type.Optional(Type.String()),
     password: Type.Optional(Type.String({ description: 'use ${ENV_VAR} to keep it out of the file' })),
     caFile: Type.Optional(Type.String()),
@@ -71,7 +71,26 @@ export async function validateEdgeConfig(raw: unknown, source: string, dir = pro
     return cfg;
   });
   parseBytes(base.outbox.cap);
+  checkBrokerUrls(base.mqtt.url, source);
   return { config: base, factories };
+}
+
+const BROKER_PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'tls:', 'ws:', 'wss:']);
+
+/** Each broker address must be a URL the MQTT client can dial (caught here, not as retries forever). */
+function checkBrokerUrls(url: string | string[], source: string): void {
+  const list = Array.isArray(url) ? url : [url];
+  list.forEach((u, i) => {
+    const where = Array.isArray(url) ? `/mqtt/url/${i}` : '/mqtt/url';
+    let parsed: URL;
+    try { parsed = new URL(u); } catch {
+      throw new CodedError('CONFIG_INVALID', `${source}: ${where}: ${JSON.stringify(u)} is not a URL; write mqtt://host:1883 or mqtts://host:8883`, { url: u });
+    }
+    if (!BROKER_PROTOCOLS.has(parsed.protocol) || !parsed.hostname) {
+      throw new CodedError('CONFIG_INVALID', `${source}: ${where}: ${JSON.stringify(u)} is not a broker address (scheme mqtt, mqtts, ws or wss and a host); write mqtt://host:1883 or mqtts://host:8883`, { url: u });
+    }
+  });
+  if (Array.isArray(url) && new Set(url).size !== url.length) throw new CodedError('CONFIG_INVALID', `${source}: /mqtt/url lists the same address twice`, { url });
 }
 
 export async function loadEdgeConfig(file: string) {

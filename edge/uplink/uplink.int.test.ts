@@ -56,7 +56,8 @@ class MqttProxy {
   private readonly sockets = new Set<net.Socket>();
   constructor(private readonly target: () => number) {}
 
-  async start(): Promise<void> {
+  /** Listen on `port` (0: any free one). */
+  async start(port = 0): Promise<void> {
     this.server = net.createServer((client) => {
       this.connections++;
       const upstream = net.connect(this.target(), '127.0.0.1');
@@ -81,7 +82,7 @@ class MqttProxy {
         client.write(p);
       }));
     });
-    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    await new Promise<void>((r) => this.server!.listen(port, '127.0.0.1', () => r()));
     this.port = (this.server!.address() as net.AddressInfo).port;
   }
 
@@ -121,13 +122,13 @@ describe('uplink against a real broker (in-process aedes behind a proxy)', () =>
   const accepted = async (cloud: Cloud) => (await cloud.ctx.ingest.counts())['items.accepted'] ?? 0;
 
   it('a publish whose PUBACK never comes frees its in-flight slot and its rows are sent again on the same connection (confirm: puback)', async () => {
-    const { cloud, proxy, outbox, uplink } = await setup({ ackTimeoutMs: 300, confirm: 'puback' });
+    const { cloud, proxy, outbox, uplink } = await setup({ ackTimeoutMs: 1500, confirm: 'puback' });
     proxy.dropPubacks = 1; // the broker has the first message, but its PUBACK is lost
     uplink.start();
     await waitFor(() => uplink.stats().connected, { what: 'connected' });
     for (let k = 0; k < 5; k++) { outbox.append(Array.from({ length: 10 }, (_, j) => tel(k * 10 + j))); uplink.notify(); }
     // with one slot, a slot held by the lost message would stop everything until a reconnect
-    await waitFor(() => outbox.size === 0, { timeoutMs: 8000, what: 'all 50 rows acknowledged' });
+    await waitFor(() => outbox.size === 0, { timeoutMs: 15_000, what: 'all 50 rows acknowledged' });
     expect(proxy.dropped).toBe(1);
     expect(uplink.stats()).toMatchObject({ failedMessages: 1, resentMessages: 1, inflightMessages: 0 });
     expect(uplink.stats().connects).toBe(1); // no reconnect was needed
@@ -137,12 +138,12 @@ describe('uplink against a real broker (in-process aedes behind a proxy)', () =>
   });
 
   it('with receipts (the default), a lost PUBACK does not hold the slot either: the receipt or a resend finishes it', async () => {
-    const { cloud, proxy, outbox, uplink } = await setup({ ackTimeoutMs: 300 });
+    const { cloud, proxy, outbox, uplink } = await setup({ ackTimeoutMs: 1500 });
     proxy.dropPubacks = 1;
     uplink.start();
     await waitFor(() => uplink.stats().connected, { what: 'connected' });
     for (let k = 0; k < 5; k++) { outbox.append(Array.from({ length: 10 }, (_, j) => tel(k * 10 + j))); uplink.notify(); }
-    await waitFor(() => outbox.size === 0, { timeoutMs: 8000, what: 'all 50 rows receipted' });
+    await waitFor(() => outbox.size === 0, { timeoutMs: 15_000, what: 'all 50 rows receipted' });
     expect(proxy.dropped).toBe(1);
     const st = uplink.stats();
     expect(st).toMatchObject({ failedMessages: 1, inflightMessages: 0, connects: 1 });
@@ -164,6 +165,49 @@ describe('uplink against a real broker (in-process aedes behind a proxy)', () =>
     expect(uplink.stats().inflightMessages).toBe(0);
     expect(uplink.stats().connects).toBe(2);
     expect(await accepted(cloud)).toBe(60);
+  });
+});
+
+describe('several broker addresses (one cluster): failover', () => {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterEach(async () => { for (const c of cleanup.splice(0).reverse()) await c(); });
+
+  it('starts on the second address when the first is down, moves to the other when its broker goes, and delivers every row once', async () => {
+    const cloud = await startCloud();
+    cleanup.push(() => cloud.stop());
+    const password = await cloud.ctx.devices.add('site-f');
+    // two addresses of the same broker (two nodes of one cluster in production); the first is dead at start
+    const a = new MqttProxy(() => cloud.mqttPort);
+    const b = new MqttProxy(() => cloud.mqttPort);
+    await a.start(); await b.start();
+    const aPort = a.port;
+    await a.stop();
+    cleanup.push(() => b.stop());
+    const outbox = new Outbox(path.join(tempDir('uplink-fo-'), 'outbox.db'), { capBytes: 64 * 1024 * 1024 });
+    cleanup.push(() => outbox.close());
+    const uplink = new Uplink(outbox, {
+      site: 'site-f', url: [`mqtt://127.0.0.1:${aPort}`, `mqtt://site-f:${encodeURIComponent(password)}@127.0.0.1:${b.port}`], password, maxInflight: 2, batchMaxItems: 10, batchMaxBytes: 256 * 1024,
+      // a long backoff: failing over within a round must not wait for it
+      backlogRate: 10_000, reconnectMinMs: 50, reconnectMaxMs: 60_000, statusIntervalMs: 60_000, keepaliveSec: 30,
+    }, log);
+    cleanup.push(() => uplink.stop());
+    uplink.start();
+    await waitFor(() => uplink.stats().connected, { timeoutMs: 5000, what: 'connected through the second address' });
+    expect(uplink.stats().broker).toBe(`mqtt://127.0.0.1:${b.port}`); // no credentials in status
+    expect(uplink.stats().failovers).toBe(1);
+    for (let k = 0; k < 3; k++) { outbox.append(Array.from({ length: 10 }, (_, j) => tel(k * 10 + j))); uplink.notify(); }
+    await waitFor(() => outbox.size === 0, { timeoutMs: 8000, what: '30 rows delivered through b' });
+    // the first address comes back, then b's node dies: the uplink moves to a
+    const a2 = new MqttProxy(() => cloud.mqttPort);
+    await a2.start(aPort);
+    cleanup.push(() => a2.stop());
+    await b.stop();
+    for (let k = 3; k < 6; k++) { outbox.append(Array.from({ length: 10 }, (_, j) => tel(k * 10 + j))); uplink.notify(); }
+    await waitFor(() => uplink.stats().connected && uplink.stats().broker === `mqtt://127.0.0.1:${aPort}`, { timeoutMs: 5000, what: 'failed over to a' });
+    await waitFor(() => outbox.size === 0, { timeoutMs: 8000, what: '60 rows delivered' });
+    expect(uplink.stats().failovers).toBe(2);
+    expect(uplink.stats().connects).toBe(2);
+    expect((await cloud.ctx.ingest.counts())['items.accepted']).toBe(60);
   });
 });
 

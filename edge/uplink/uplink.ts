@@ -7,10 +7,17 @@ import { RECEIPT_COMMAND, topics, parseTopic, type UpstreamChannel } from '../..
 import { PRIORITY_COUNT, type Outbox, type OutboxRow } from '../outbox/outbox.ts';
 import { Backoff } from './backoff.ts';
 import { TokenBucket } from './token-bucket.ts';
+import { CodedError } from '../../lib/errors.ts';
 
 export interface UplinkOptions {
   site: string;
-  url: string;
+  /**
+   * The broker, or several addresses of one broker cluster (EMQX nodes, bridged mosquittos)
+   * tried in order: a failed connect or a lost connection moves to the next address at once;
+   * after every address failed in a row, the reconnect backoff applies. The uplink stays on the
+   * address that works (no flapping back to the first).
+   */
+  url: string | string[];
   username?: string;
   password?: string;
   /** PEM CA file for a TLS broker (mqtts://). */
@@ -67,6 +74,10 @@ export interface UplinkStats {
   receiptedRows: number;
   awaitingReceipt: number;
   receiptTimeouts: number;
+  /** The broker address in use (or being tried), without credentials. */
+  broker: string;
+  /** Times the uplink moved to another broker address. */
+  failovers: number;
   lastError?: string;
 }
 
@@ -127,7 +138,11 @@ export class Uplink extends EventEmitter {
   private statusTimer?: NodeJS.Timeout;
   private msgCounter = 0;
   private failures = 0;
-  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0, failedMessages: 0, resentMessages: 0, receipts: 0, receiptedRows: 0, awaitingReceipt: 0, receiptTimeouts: 0 };
+  private readonly stats_: UplinkStats = { connected: false, connects: 0, sentMessages: 0, sentItems: 0, inflightMessages: 0, liveBoundary: 0, backlogItemsSent: 0, failedMessages: 0, resentMessages: 0, receipts: 0, receiptedRows: 0, awaitingReceipt: 0, receiptTimeouts: 0, broker: '', failovers: 0 };
+  private readonly urls: string[];
+  private urlIndex = 0;
+  /** Addresses that failed since the last successful connect (a full round → backoff). */
+  private failedInRow = 0;
   private readonly confirm: 'receipt' | 'puback';
   private readonly receiptTimeoutMs: number;
   /** seq → its PUBACKed message waiting for a receipt (this connection). */
@@ -140,6 +155,9 @@ export class Uplink extends EventEmitter {
     this.ackTimeoutMs = opts.ackTimeoutMs ?? 30_000;
     this.confirm = opts.confirm ?? 'receipt';
     this.receiptTimeoutMs = opts.receiptTimeoutMs ?? 30_000;
+    this.urls = Array.isArray(opts.url) ? [...opts.url] : [opts.url];
+    if (!this.urls.length) throw new CodedError('CONFIG_INVALID', 'uplink: mqtt.url lists no broker address');
+    this.stats_.broker = redactUrl(this.urls[0]);
   }
 
   start(): void {
@@ -175,7 +193,9 @@ export class Uplink extends EventEmitter {
       options.ca = fs.readFileSync(o.caFile);
       options.rejectUnauthorized = o.rejectUnauthorized ?? true;
     }
-    const client = mqtt.connect(o.url, options);
+    const url = this.urls[this.urlIndex];
+    this.stats_.broker = redactUrl(url);
+    const client = mqtt.connect(url, options);
     this.client = client;
     client.on('connect', () => {
       if (gen !== this.generation) return;
@@ -201,6 +221,7 @@ export class Uplink extends EventEmitter {
     this.stats_.connects++;
     this.backoff.reset();
     this.failures = 0;
+    this.failedInRow = 0;
     this.dropInflight();
     this.boundary = this.outbox.lastSeq();
     this.liveCursor = new Array(PRIORITY_COUNT).fill(this.boundary);
@@ -235,7 +256,18 @@ export class Uplink extends EventEmitter {
       this.emit('disconnected');
     }
     if (this.stopped) return;
-    const delay = this.backoff.next();
+    let delay: number;
+    if (this.urls.length > 1) {
+      // the next address of the cluster at once; a whole round of failures → back off
+      const from = this.stats_.broker;
+      this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+      this.stats_.failovers++;
+      this.failedInRow++;
+      delay = this.failedInRow % this.urls.length === 0 ? this.backoff.next() : this.opts.reconnectMinMs;
+      if (wasConnected || this.failedInRow <= this.urls.length) this.log.warn({ from, to: redactUrl(this.urls[this.urlIndex]), delayMs: delay }, 'uplink: trying the next broker address');
+    } else {
+      delay = this.backoff.next();
+    }
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }
 
@@ -462,5 +494,17 @@ export class Uplink extends EventEmitter {
       });
       await client.endAsync(true).catch(() => undefined);
     }
+  }
+}
+
+/** A broker URL for logs and status: user and password removed. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString().replace(/\/$/, '');
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//');
   }
 }
