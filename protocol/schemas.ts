@@ -133,6 +133,30 @@ export const SiteStatus = Type.Object(
 );
 export type SiteStatus = Static<typeof SiteStatus>;
 
+/** A point in normalised frame coordinates (0..1, origin top-left). */
+const NormPoint = Type.Tuple([Type.Number({ minimum: 0, maximum: 1 }), Type.Number({ minimum: 0, maximum: 1 })]);
+/**
+ * The geometry of one camera rule, as the edge reports it in its status
+ * (`health.sources.<camera>.rules`): a counting line (two points, with its direction names) or a
+ * zone polygon (dwell, crowd, count), in normalised frame coordinates. The console draws these
+ * over the camera's latest frame.
+ */
+export const CameraRuleGeometry = Type.Union([
+  Type.Object({
+    id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    type: Type.Literal('line'),
+    line: Type.Tuple([NormPoint, NormPoint]),
+    names: Type.Object({ forward: Type.String({ minLength: 1, maxLength: 128 }), backward: Type.String({ minLength: 1, maxLength: 128 }) }, { additionalProperties: false }),
+  }, { additionalProperties: false }),
+  Type.Object({
+    id: Type.String({ pattern: '^[A-Za-z0-9_.-]{1,64}$' }),
+    type: Type.Union([Type.Literal('dwell'), Type.Literal('crowd'), Type.Literal('count')]),
+    zone: Type.Array(NormPoint, { minItems: 3, maxItems: 64 }),
+  }, { additionalProperties: false }),
+]);
+export type CameraRuleGeometry = Static<typeof CameraRuleGeometry>;
+export const CameraRulesGeometry = Type.Array(CameraRuleGeometry, { maxItems: 64 });
+
 export const Command = Type.Object(
   {
     v: Type.Literal(1),
@@ -175,6 +199,7 @@ export const checkers = {
   status: TypeCompiler.Compile(SiteStatus),
   command: TypeCompiler.Compile(Command),
   receipt: TypeCompiler.Compile(Receipt),
+  cameraRules: TypeCompiler.Compile(CameraRulesGeometry),
 };
 
 /** Which channel carries each kind, and which kinds a channel accepts. */

@@ -1,5 +1,5 @@
 import { CodedError } from '../lib/errors.ts';
-import { checkers, CHANNEL_OF_KIND, type Item } from './schemas.ts';
+import { checkers, CHANNEL_OF_KIND, type CameraRuleGeometry, type Item } from './schemas.ts';
 import type { UpstreamChannel } from './topics.ts';
 
 type Checker = (typeof checkers)[keyof typeof checkers];
@@ -36,4 +36,14 @@ export function validateItem(value: unknown, channel?: UpstreamChannel): Item {
 
 export function schemaError(checker: Checker, value: unknown): string {
   return firstError(checker, value);
+}
+
+/**
+ * Validate the rule geometry a camera reports in its status (`health.sources.<camera>.rules`):
+ * PROTO_CAMERA_RULES when it does not match `CameraRulesGeometry` (the message names the first
+ * failing path). The edge checks before it reports; the cloud before it serves the geometry.
+ */
+export function validateCameraRules(value: unknown): CameraRuleGeometry[] {
+  if (!checkers.cameraRules.Check(value)) throw new CodedError('PROTO_CAMERA_RULES', `camera rules geometry: ${firstError(checkers.cameraRules, value)}`);
+  return value as CameraRuleGeometry[];
 }

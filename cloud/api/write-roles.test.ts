@@ -35,7 +35,7 @@ const call = (r: RouteRole, headers: Record<string, string>) => cloud.api.inject
 describe('every write endpoint refuses the roles below its own, and sessions without CSRF', () => {
   it('finds the write endpoints of every part of the API', () => {
     const urls = writes.map((r) => `${r.method} ${r.url}`);
-    for (const u of ['POST /api/v1/alerts/:id/ack', 'POST /api/v1/alerts/:id/assign', 'POST /api/v1/alerts/:id/comments', 'POST /api/v1/alerts/ack', 'POST /api/v1/rollouts/:id/:action',
+    for (const u of ['POST /api/v1/alerts/:id/ack', 'POST /api/v1/alerts/:id/assign', 'POST /api/v1/alerts/:id/comments', 'POST /api/v1/alerts/ack', 'POST /api/v1/rollouts', 'POST /api/v1/rollouts/:id/:action',
       'POST /api/v1/users', 'DELETE /api/v1/users/:name', 'POST /api/v1/devices', 'POST /api/v1/tokens', 'PUT /api/v1/sites/:site/info', 'DELETE /api/v1/session']) expect(urls).toContain(u);
     expect(writes.length).toBeGreaterThan(15);
     expect(writes.filter((r) => !r.role).map((r) => `${r.method} ${r.url}`)).toEqual(PUBLIC_WRITES);

@@ -2,7 +2,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import { CodedError } from '../../lib/errors.ts';
+import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
+import { validateCameraRules } from '../../protocol/validate.ts';
 import type { CloudContext } from '../context.ts';
 import { bearer, errors } from '../api/schemas.ts';
 import { summarize, type SiteRow } from './site-summary.ts';
@@ -147,6 +148,37 @@ async function routes(app: FastifyInstance, ctx: CloudContext, defaultTimezone: 
       site: e.site, received: e.received, ...JSON.parse(e.body),
       snapshots: (snaps.all(e.id) as Array<{ type: string; body: string }>).map((s) => ({ role: s.type, sha256: (JSON.parse(s.body) as { sha256: string }).sha256 })),
     }));
+  });
+
+  app.get<{ Querystring: { site?: string } }>('/api/v1/cameras', {
+    config: { role: 'viewer' },
+    schema: { tags: ['sites'], summary: 'every camera a site reports in its status: online, its rules\' geometry (lines and zones, normalised 0..1; checked against the protocol, else rulesError) and its latest frame snapshot', security: bearer, querystring: Type.Object({ site: Type.Optional(Type.String({ pattern: SITE })) }, { additionalProperties: false }), response: { 200: Type.Array(Type.Any()), ...errors } },
+  }, async (req) => {
+    const status = (req.query.site
+      ? ctx.db.prepare('SELECT site, online, health FROM site_status WHERE site = ?').all(req.query.site)
+      : ctx.db.prepare('SELECT site, online, health FROM site_status ORDER BY site').all()) as Array<{ site: string; online: number; health: string | null }>;
+    // the newest 'frame' snapshot of the camera's recent events (snapshots reference their event's id)
+    const frame = ctx.db.prepare(`SELECT s.body, s.ts, s.source AS event FROM events s WHERE s.kind = 'snapshot' AND s.type = 'frame' AND s.site = ?
+      AND s.source IN (SELECT id FROM events WHERE site = ? AND kind = 'event' AND source = ? ORDER BY ts DESC LIMIT 500) ORDER BY s.ts DESC, s.rowid DESC LIMIT 1`);
+    const out: unknown[] = [];
+    for (const r of status) {
+      let h: Record<string, any> = {};
+      try { h = r.health ? JSON.parse(r.health) : {}; } catch { continue; }
+      for (const [camera, src] of Object.entries((h.sources ?? {}) as Record<string, Record<string, unknown>>)) {
+        if (!src || typeof src !== 'object' || typeof src.framesIn !== 'number') continue; // not a camera
+        let rules: unknown[] = [];
+        let rulesError: { code: string; message: string } | undefined;
+        if (src.rules !== undefined) {
+          try { rules = validateCameraRules(src.rules); } catch (err) { rulesError = { code: isCoded(err) ? err.code : 'PROTO_CAMERA_RULES', message: errMessage(err) }; }
+        }
+        const f = frame.get(r.site, r.site, camera) as { body: string; ts: number; event: string } | undefined;
+        out.push({
+          site: r.site, camera, online: !!r.online && src.online !== false, rules, ...(rulesError ? { rulesError } : {}),
+          ...(f ? { frame: { sha256: (JSON.parse(f.body) as { sha256: string }).sha256, ts: f.ts, event: f.event } } : {}),
+        });
+      }
+    }
+    return out;
   });
 
   const snapDir = path.join(ctx.dataDir, 'snapshots');

@@ -10,7 +10,9 @@ import path from 'node:path';
 import { loadManifest } from '../../models/card.ts';
 import { CodedError, errMessage, isCoded } from '../../lib/errors.ts';
 import type { Logger } from '../../lib/log.ts';
-import type { Item, NewItem } from '../../protocol/schemas.ts';
+import type { CameraRuleGeometry, Item, NewItem } from '../../protocol/schemas.ts';
+import { validateCameraRules } from '../../protocol/validate.ts';
+import { rulesGeometry } from './rules/report.ts';
 import type { Source, SourceContext } from '../../lib/contract/source.ts';
 import type { CameraConfig } from '../sources/camera.ts';
 import { CameraStream, type TimedFrame } from './camera/camera-stream.ts';
@@ -59,10 +61,14 @@ export class CameraSource implements Source {
   readonly ended: Promise<void> = new Promise((r) => { this.endResolve = r; });
   private streamEnded = false;
 
+  /** The rules' geometry as the status reports it (protocol `CameraRulesGeometry`, checked once). */
+  readonly geometry: CameraRuleGeometry[];
+
   constructor(readonly config: CameraConfig) {
     this.id = config.id;
     this.tracker = new ByteTracker(config.tracker);
     this.rules = new RulesEngine(config.id, config.rules);
+    this.geometry = validateCameraRules(rulesGeometry(config.rules));
   }
 
   private get backpressure(): boolean {
@@ -225,7 +231,7 @@ export class CameraSource implements Source {
 
   health(): Record<string, unknown> {
     const ff = this.stream?.ffmpeg;
-    return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}) };
+    return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, rules: this.geometry, ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}) };
   }
 
   /** Wait for snapshots still being encoded (tests, clean shutdown). */

@@ -5,6 +5,11 @@ import { osloFiles } from '../../edge/bikes/replay.ts';
 import { ingest, status } from '../support/console.ts';
 
 const H = 3_600_000;
+/** The rules of camera gate-1 at cam-a as its edge reports them (CameraSource.health().rules): a counting line and a dwell zone. */
+export const GATE_RULES = [
+  { id: 'crossing', type: 'line', line: [[0.45, 0.1], [0.45, 0.9]], names: { forward: 'east', backward: 'west' } },
+  { id: 'lamp', type: 'dwell', zone: [[0.1, 0.5], [0.3, 0.5], [0.32, 0.92], [0.08, 0.9]] },
+] as const;
 export const ENV_SITE = 'env-a';
 export const STATION = 'AIR0001AOTIZHONGXIN2017';
 
@@ -31,12 +36,12 @@ export async function seed(cloud: Cloud, opsToken: string): Promise<{ stations: 
   for (const [site, name, lat, lon, timezone] of sites) {
     if (site !== 'bikes-oslo') await put(cloud, opsToken, `/api/v1/sites/${site}/info`, { name, lat, lon, timezone });
     else await put(cloud, opsToken, `/api/v1/sites/${site}/info`, { name, timezone });
-    const cam = site === 'cam-a' ? { 'gate-1': { online: true, framesIn: 1200, framesInferred: 1190, dropped: 3 }, models: { slot: 'main', active: { name: 'nanodet_m_320', version: '1.0.0' } } } : {};
+    const cam = site === 'cam-a' ? { 'gate-1': { online: true, framesIn: 1200, framesInferred: 1190, dropped: 3, rules: GATE_RULES }, models: { slot: 'main', active: { name: 'nanodet_m_320', version: '1.0.0' } } } : {};
     status(cloud, site, !site.endsWith('07') && !site.endsWith('13'), { outbox: { rows: site.length * 3, evicted: { snapshot: { rows: site === 'street-03' ? 12 : 0 } }, autonomyHours: 40 + site.length }, sources: cam });
   }
   // a second status of the camera site 10 s later: frame rate from the two
   await new Promise((r) => setTimeout(r, 5));
-  const r = cloud.ctx.ingest.accept('ce/v1/cam-a/status', Buffer.from(JSON.stringify({ v: 1, site: 'cam-a', online: true, ts: Date.now() + 10_000, health: { outbox: { rows: 2, autonomyHours: 55 }, sources: { 'gate-1': { online: true, framesIn: 1250, dropped: 4 }, models: { active: { name: 'nanodet_m_320', version: '1.0.0' } } } } })), 'cam-a');
+  const r = cloud.ctx.ingest.accept('ce/v1/cam-a/status', Buffer.from(JSON.stringify({ v: 1, site: 'cam-a', online: true, ts: Date.now() + 10_000, health: { outbox: { rows: 2, autonomyHours: 55 }, sources: { 'gate-1': { online: true, framesIn: 1250, dropped: 4, rules: GATE_RULES }, models: { active: { name: 'nanodet_m_320', version: '1.0.0' } } } } })), 'cam-a');
   if (!r.ok) throw new Error('status');
 
   // HJ 212 hourly PM2.5 (avg, flag, unit), 36 h to now, 3 hours missing, two hours in calibration

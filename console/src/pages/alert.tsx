@@ -5,6 +5,7 @@ import { onLive } from '../live.ts';
 import { can, useStore } from '../store.ts';
 import { Chart } from '../ui/chart.tsx';
 import { Err, Sev, State } from '../ui/bits.tsx';
+import { alertText } from '../alert-text.ts';
 
 interface History { at: number; action: string; actor?: string; note?: string; data?: Record<string, unknown> }
 
@@ -87,7 +88,8 @@ export function AlertPage(p: { id: number }) {
       <p><a href="#/alerts">← {t('alert.back')}</a></p>
       <header class="page-head">
         <h1 id="h-alert">{t('alert.title', { id: a.id })} <Sev s={a.severity} /> <State s={a.state} /></h1>
-        <p class="lead" data-testid="alert-message">{a.message}</p>
+        <p class="lead" data-testid="alert-message">{alertText(a).text}</p>
+        {alertText(a).structured && <details class="small muted"><summary>{t('alert.stored')}</summary><span data-testid="alert-stored">{a.message}</span></details>}
         <p class="muted">{header}</p>
       </header>
       <dl class="facts">

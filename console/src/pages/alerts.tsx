@@ -3,8 +3,9 @@ import { get, post, qs, type Alert } from '../api.ts';
 import { t, time, zoneName, siteZone, num } from '../i18n.ts';
 import { onLive } from '../live.ts';
 import { can, useStore } from '../store.ts';
-import { Err, Select, Sev, State, Field } from '../ui/bits.tsx';
+import { Err, Select, Sev, State, Field, usePhone } from '../ui/bits.tsx';
 import { VirtualList } from '../ui/virtual-list.tsx';
+import { alertText } from '../alert-text.ts';
 
 interface Filter { state: string; severity: string; site: string; rule: string; time: string }
 const RANGES: Record<string, number> = { '24h': 86_400_000, '7d': 7 * 86_400_000, '30d': 30 * 86_400_000 };
@@ -82,6 +83,7 @@ export function AlertsPage() {
     } catch (e) { setErr(e); }
   };
   const env = can('env');
+  const phone = usePhone();
   const toggle = (id: number) => setSel((s) => { const c = new Set(s); if (c.has(id)) c.delete(id); else c.add(id); return c; });
   return (
     <section class="page" aria-labelledby="h-alerts">
@@ -104,14 +106,13 @@ export function AlertsPage() {
       {msg && <p class="notice" role="status">{msg}</p>}
       <Err e={err} />
       {!items.length && !err ? <p class="empty">{t('alerts.none')}</p> : (
-        <VirtualList label={t('alerts.title')} items={items} total={total} rowHeight={58} height="calc(100vh - 230px)" onNearEnd={more}
+        <VirtualList label={t('alerts.title')} items={items} total={total} rowHeight={phone ? 92 : 58} height={phone ? 'calc(100vh - 120px)' : 'calc(100vh - 230px)'} onNearEnd={more}
           render={(a) => (
             <div class={`alert-row state-${a.state}`} data-testid="alert-row" data-alert-id={a.id}>
-              {env && <input type="checkbox" aria-label={`${t('alerts.select')} ${a.id}`} checked={sel.has(a.id)} disabled={a.state !== 'open'} onChange={() => toggle(a.id)} />}
-              <Sev s={a.severity} />
-              <State s={a.state} />
+              {env && <input type="checkbox" class="alert-cb" aria-label={`${t('alerts.select')} ${a.id}`} checked={sel.has(a.id)} disabled={a.state !== 'open'} onChange={() => toggle(a.id)} />}
+              <span class="alert-badges"><Sev s={a.severity} /> <State s={a.state} /></span>
               <a class="alert-main" href={`#/alerts/${a.id}`}>
-                <span class="alert-msg">{fresh.has(a.id) && <span class="badge new">{t('alerts.new')}</span>} {a.message}</span>
+                <span class="alert-msg" data-testid="alert-text">{fresh.has(a.id) && <span class="badge new">{t('alerts.new')}</span>} {alertText(a).text}</span>
                 <span class="muted small">{a.site} · {a.rule} · {a.source}{a.assignee ? ` · ${t('alert.assignee')}: ${a.assignee}` : ''}</span>
               </a>
               <time class="small" dateTime={new Date(a.firstTs).toISOString()}>{time(a.firstTs, a.site)}</time>

@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'preact/hooks';
 import { get } from '../api.ts';
 import { t, zoneName, num } from '../i18n.ts';
 import { useStore } from '../store.ts';
-import { Err, Select } from '../ui/bits.tsx';
+import { Details, Err, Select, usePhone } from '../ui/bits.tsx';
 import { VirtualList } from '../ui/virtual-list.tsx';
 
 interface StatusV2 { station_id: string; num_bikes_available: number; num_bikes_disabled?: number; num_docks_available: number; num_docks_disabled?: number; is_renting: boolean; is_returning: boolean; last_reported: number }
@@ -20,6 +20,8 @@ export function BikesPage() {
   const [feedUrl, setFeedUrl] = useState('');
   const [show, setShow] = useState('all');
   const [err, setErr] = useState<unknown>();
+  const [open, setOpen] = useState<string>();
+  const phone = usePhone();
   useEffect(() => {
     let stop = false;
     const load = async () => {
@@ -45,6 +47,7 @@ export function BikesPage() {
   if (!status) return <section class="page"><p>{t('common.loading')}</p></section>;
   const sum = (f: (s: StatusV2) => number) => status.reduce((n, s) => n + f(s), 0);
   const totals = { bikes: sum((s) => s.num_bikes_available), docks: sum((s) => s.num_docks_available), empty: status.filter((s) => s.num_bikes_available === 0).length, full: status.filter((s) => s.num_docks_available === 0).length, faults: sum((s) => s.num_docks_disabled ?? 0), disabled: sum((s) => s.num_bikes_disabled ?? 0) };
+  const sel = open ? status.find((x) => x.station_id === open) : undefined;
   const fmtTime = (sec: number) => new Intl.DateTimeFormat('sv-SE', { timeZone: tz, dateStyle: 'short', timeStyle: 'short' }).format(new Date(sec * 1000));
 
   return (
@@ -62,11 +65,13 @@ export function BikesPage() {
         <Select id="bike-show" label={t('bikes.filter')} value={show} onChange={setShow} options={[['all', t('common.all')], ['empty', t('bikes.emptyOne')], ['full', t('bikes.fullOne')], ['fault', t('bikes.faultOne')]]} />
       </form>
       {!status.length ? <p class="empty">{t('bikes.none')}</p> : (
-        <VirtualList label={t('bikes.title')} items={rows} rowHeight={44} height="calc(100vh - 330px)"
+        <VirtualList label={t('bikes.title')} items={rows} rowHeight={phone ? 52 : 44} height={phone ? 'calc(100vh - 120px)' : 'calc(100vh - 330px)'}
           header={<div class="thead bike-row" role="row"><span>{t('bikes.station')}</span><span class="n">{t('bikes.available')}</span><span class="n">{t('bikes.docks')}</span><span class="n">{t('bikes.docksDisabled')}</span><span class="hide-phone">{t('bikes.reported')}</span></div>}
           render={(s) => (
             <div class="bike-row" data-testid="bike-row" data-station={s.station_id}>
-              <span class="name">{info.get(s.station_id)?.name ?? s.station_id} {s.num_bikes_available === 0 && <span class="badge sev-warning">{t('bikes.emptyOne')}</span>}{s.num_docks_available === 0 && <span class="badge sev-warning">{t('bikes.fullOne')}</span>}</span>
+              <button type="button" class="name row-open" aria-label={t('common.showDetails', { name: info.get(s.station_id)?.name ?? s.station_id })} aria-expanded={open === s.station_id} onClick={() => setOpen(open === s.station_id ? undefined : s.station_id)} data-testid="bike-open">
+                <span class="row-title">{info.get(s.station_id)?.name ?? s.station_id}</span> {s.num_bikes_available === 0 && <span class="badge sev-warning">{t('bikes.emptyOne')}</span>}{s.num_docks_available === 0 && <span class="badge sev-warning">{t('bikes.fullOne')}</span>}
+              </button>
               <span class="n" data-testid="bikes">{s.num_bikes_available}</span>
               <span class="n" data-testid="docks">{s.num_docks_available}</span>
               <span class="n">{s.num_docks_disabled ?? 0}</span>
@@ -74,6 +79,16 @@ export function BikesPage() {
             </div>
           )} />
       )}
+      {sel && <Details testid="bike-details" title={info.get(sel.station_id)?.name ?? sel.station_id} onClose={() => setOpen(undefined)} rows={[
+        [t('bikes.stationId'), sel.station_id],
+        [t('bikes.available'), num(sel.num_bikes_available)],
+        [t('bikes.docks'), num(sel.num_docks_available)],
+        [t('bikes.docksDisabled'), num(sel.num_docks_disabled ?? 0)],
+        [t('bikes.disabled'), num(sel.num_bikes_disabled ?? 0)],
+        [t('bikes.capacity'), info.get(sel.station_id)?.capacity !== undefined ? num(info.get(sel.station_id)!.capacity) : '—'],
+        [t('bikes.renting'), `${sel.is_renting ? t('common.yes') : t('common.no')} / ${sel.is_returning ? t('common.yes') : t('common.no')}`],
+        [t('bikes.reported'), `${fmtTime(sel.last_reported)} ${zoneName(tz)}`],
+      ]} />}
     </section>
   );
 }
