@@ -14,6 +14,7 @@ import mqtt from 'mqtt';
 import { InfluxDB } from 'influx';
 import { InfluxPeer } from '../test/peers/influx.ts';
 import { MosquittoPeer } from '../test/peers/mosquitto.ts';
+import fs from 'node:fs';
 import path from 'node:path';
 import { edgeConfig, spawnEdge, startCloud, startEdge } from '../test/harness.ts';
 import { freePort, tempDir } from '../test/peers/ports.ts';
@@ -108,9 +109,16 @@ async function byHand(influx: InfluxPeer): Promise<number> {
   const payloads: string[] = [];
   for (let s = 0; s < N; s += BATCH) payloads.push(batchPayload(s, Math.min(BATCH, N - s), 'bench-site', 'stream-byhand'));
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
+  const pid = mosq.proc?.pid;
+  const m0 = procCpuSec(pid);
   await publishAll(mosq.url, 'ce/v1/bench-site/telemetry', payloads);
   await waitCount(influx, 'byhand', N);
-  const rate = N / ((performance.now() - t) / 1000);
+  const secs = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const mosquittoSec = procCpuSec(pid) - m0;
+  lastCpu.hand = { cpuSec: (cpu.user + cpu.system) / 1e6 + mosquittoSec, wallSec: secs, mosquittoSec };
+  const rate = N / secs;
   await sub.endAsync();
   await mosq.stop();
   return rate;
@@ -122,16 +130,59 @@ async function byHand(influx: InfluxPeer): Promise<number> {
  * kill -9) or `power` (synchronous=FULL: every spool commit fsynced before its PUBACK).
  */
 async function cityedgeIngest(influx: InfluxPeer, durability: 'process' | 'power' = 'process'): Promise<number> {
-  const cloud = await startCloud({ influx: { url: influx.url, database: 'ingest' }, ingest: { durability } });
+  // BENCH_INGEST_WORKERS=0|1|…: ingest.workers (default: the cloud's default, auto)
+  const workers = process.env.BENCH_INGEST_WORKERS;
+  const cloud = await startCloud({ influx: { url: influx.url, database: 'ingest' }, ingest: { durability, ...(workers ? { workers: workers === 'auto' ? 'auto' : Number(workers) } : {}) } });
   await cloud.ctx.devices.add('bench-site', 'bench-password-9');
   const payloads: string[] = [];
   for (let s = 0; s < N; s += BATCH) payloads.push(batchPayload(s, Math.min(BATCH, N - s), 'bench-site', 'stream-ingest'));
+  const prof = process.env.BENCH_INGEST_PROFILE && durability === 'process' ? await startProfile() : undefined;
   const t = performance.now();
+  const cpu0 = process.cpuUsage();
   await publishAll(`mqtt://127.0.0.1:${cloud.mqttPort}`, 'ce/v1/bench-site/telemetry', payloads, { username: 'bench-site', password: 'bench-password-9' });
   await waitCount(influx, 'ingest', N);
-  const rate = N / ((performance.now() - t) / 1000);
+  const secs = (performance.now() - t) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  if (durability === 'process') lastCpu.ours = { cpuSec: (cpu.user + cpu.system) / 1e6, wallSec: secs };
+  if (prof) await prof(process.env.BENCH_INGEST_PROFILE!);
+  const rate = N / secs;
   await cloud.stop();
   return rate;
+}
+
+/**
+ * BENCH_INGEST_PROFILE=<file.cpuprofile>: a CPU profile of this process's main thread over exactly
+ * the timed window of the cityedge ingest run (node --cpu-prof would include start-up and the
+ * other phases). Returns the function that stops it and writes the file.
+ */
+async function startProfile(): Promise<(file: string) => Promise<void>> {
+  const { Session } = await import('node:inspector/promises');
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 200 });
+  await session.post('Profiler.start');
+  return async (file) => {
+    const { profile } = await session.post('Profiler.stop');
+    fs.writeFileSync(file, JSON.stringify(profile));
+    session.disconnect();
+  };
+}
+
+/**
+ * CPU seconds over a timed run. Ours: this process (the cloud — aedes, ingest, its worker threads,
+ * the InfluxDB client — plus the publisher, which runs here too). By hand: this process (forwarder
+ * plus the same publisher) plus the mosquitto process (from /proc). influxd is in neither.
+ */
+const lastCpu: { ours?: { cpuSec: number; wallSec: number }; hand?: { cpuSec: number; wallSec: number; mosquittoSec: number } } = {};
+
+function procCpuSec(pid: number | undefined): number {
+  if (!pid) return 0;
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks (USER_HZ = 100)
+  } catch { return 0; }
 }
 
 async function cityedge(influx: InfluxPeer): Promise<{ rate: number; latency: { p50: number; p95: number; n: number } }> {
@@ -219,26 +270,38 @@ async function withInflux<T>(fn: (influx: InfluxPeer) => Promise<T>): Promise<T>
 }
 
 export async function run(): Promise<Record<string, unknown>> {
-  const ceil = await withInflux(ceiling);
-  const hand = await withInflux(byHand);
-  const ingest = await withInflux((i) => cityedgeIngest(i, 'process'));
-  const power = await withInflux((i) => cityedgeIngest(i, 'power'));
-  const ours = await withInflux(cityedge);
-  const spool = await spoolOnly();
+  // BENCH_INGEST_ONLY=ceiling,hand,ingest (a comma list of ceiling, hand, ingest, power, edge, spool)
+  // runs only those, for profiling; the JSON line then has only their figures.
+  const only = process.env.BENCH_INGEST_ONLY ? new Set(process.env.BENCH_INGEST_ONLY.split(',')) : undefined;
+  const want = (k: string) => !only || only.has(k);
+  const ceil = want('ceiling') ? await withInflux(ceiling) : NaN;
+  const hand = want('hand') ? await withInflux(byHand) : NaN;
+  const ingest = want('ingest') ? await withInflux((i) => cityedgeIngest(i, 'process')) : NaN;
+  const power = want('power') ? await withInflux((i) => cityedgeIngest(i, 'power')) : NaN;
+  const ours = want('edge') ? await withInflux(cityedge) : { rate: NaN, latency: { p50: NaN, p95: NaN, n: 0 } };
+  const spool = want('spool') ? await spoolOnly() : { process: NaN, power: NaN };
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
+  // points/s per core used: points over CPU seconds (see lastCpu for what each side counts)
+  const oursPerCore = lastCpu.ours ? N / lastCpu.ours.cpuSec : NaN;
+  const handPerCore = lastCpu.hand ? N / lastCpu.hand.cpuSec : NaN;
   console.log(`ingest throughput, ${N.toLocaleString('en-US')} points, InfluxDB 1.6 on this machine (a fresh influxd for each line)`);
   console.log(`  InfluxDB ceiling (line protocol, 5,000/POST) ${fmt(ceil)} points/s`);
-  console.log(`  mosquitto + hand-written forwarder           ${fmt(hand)} points/s`);
+  console.log(`  mosquitto + hand-written forwarder           ${fmt(hand)} points/s   ${fmt(handPerCore)} points/s per core (${lastCpu.hand ? `${lastCpu.hand.cpuSec.toFixed(2)} CPU s over ${lastCpu.hand.wallSec.toFixed(2)} s, mosquitto ${lastCpu.hand.mosquittoSec.toFixed(2)} s of it` : '-'})`);
   console.log(`  cityedge ingest (aedes→ingest→InfluxDB)      ${fmt(ingest)} points/s   ${(ingest / ceil).toFixed(2)}× ceiling, ${(ingest / hand).toFixed(2)}× by hand   (ingest.durability: process)`);
+  console.log(`    per core                                   ${fmt(oursPerCore)} points/s per core (${lastCpu.ours ? `${lastCpu.ours.cpuSec.toFixed(2)} CPU s over ${lastCpu.ours.wallSec.toFixed(2)} s = ${(lastCpu.ours.cpuSec / lastCpu.ours.wallSec).toFixed(2)} cores` : '-'}, publisher included)`);
   console.log(`  the same, ingest.durability: power           ${fmt(power)} points/s   ${(power / ingest).toFixed(2)}× process (synchronous=FULL: a PUBACK never precedes stable storage)`);
   console.log(`  spool alone (accept: validate, dedupe, commit) ${fmt(spool.process)} items/s process, ${fmt(spool.power)} items/s power   ${(spool.power / spool.process).toFixed(2)}× (one commit per 500-item message)`);
   console.log(`  whole path from an edge process's outbox     ${fmt(ours.rate)} points/s   ${(ours.rate / ceil).toFixed(2)}× ceiling`);
   console.log(`  end-to-end latency at 200 readings/s: p50 ${ours.latency.p50} ms, p95 ${ours.latency.p95} ms (n=${ours.latency.n})`);
+  const r3 = (x: number) => (Number.isFinite(x) ? +x.toFixed(3) : null);
+  const int = (x: number) => (Number.isFinite(x) ? Math.round(x) : null);
   const result = {
     bench: 'ingest', points: N,
-    ceiling_pps: Math.round(ceil), by_hand_pps: Math.round(hand), cityedge_ingest_pps: Math.round(ingest), cityedge_ingest_power_pps: Math.round(power), power_vs_process: +(power / ingest).toFixed(3), spool_process_ips: Math.round(spool.process), spool_power_ips: Math.round(spool.power), spool_power_vs_process: +(spool.power / spool.process).toFixed(3), edge_to_influx_pps: Math.round(ours.rate),
-    ratio_vs_ceiling: +(ingest / ceil).toFixed(3), ratio_vs_by_hand: +(ingest / hand).toFixed(3), edge_path_ratio_vs_ceiling: +(ours.rate / ceil).toFixed(3),
-    latency_p50_ms: ours.latency.p50, latency_p95_ms: ours.latency.p95,
+    ceiling_pps: int(ceil), by_hand_pps: int(hand), cityedge_ingest_pps: int(ingest), cityedge_ingest_power_pps: int(power), power_vs_process: r3(power / ingest), spool_process_ips: int(spool.process), spool_power_ips: int(spool.power), spool_power_vs_process: r3(spool.power / spool.process), edge_to_influx_pps: int(ours.rate),
+    ratio_vs_ceiling: r3(ingest / ceil), ratio_vs_by_hand: r3(ingest / hand), edge_path_ratio_vs_ceiling: r3(ours.rate / ceil),
+    latency_p50_ms: Number.isFinite(ours.latency.p50) ? ours.latency.p50 : null, latency_p95_ms: Number.isFinite(ours.latency.p95) ? ours.latency.p95 : null,
+    cityedge_pps_per_core: int(oursPerCore), by_hand_pps_per_core: int(handPerCore),
+    cityedge_cpu_s: lastCpu.ours ? r3(lastCpu.ours.cpuSec) : null, by_hand_cpu_s: lastCpu.hand ? r3(lastCpu.hand.cpuSec) : null,
   };
   console.log(JSON.stringify(result));
   return result;

@@ -9,7 +9,9 @@ import { parseTopic, topics } from '../../protocol/topics.ts';
 import { schemaError, validateItem } from '../../protocol/validate.ts';
 import type { CloudDb } from '../db.ts';
 import { DeadLetters } from './dead-letters.ts';
+import { preparedId, preparedLine, type Prepared, type PreparedBatch } from './prepare.ts';
 import { SeenRanges } from './seen-ranges.ts';
+import { autoWorkers, PreparePool } from './workers.ts';
 
 export interface IngestOptions {
   maxMessageBytes: number;
@@ -35,12 +37,30 @@ export interface IngestOptions {
    * publish that finds the spool full wait for room before refusing it.
    */
   spoolCap?: { bytes?: number | string; items?: number; holdMs?: number };
+  /**
+   * Worker threads that prepare telemetry messages for `admit` (parse, validate, InfluxDB line;
+   * prepare.ts) off the thread that speaks MQTT. `auto` = one per core beside it (1–4);
+   * 0 or absent = all on the main thread. Either way `admit` group-commits: the messages that are
+   * ready in one turn of the event loop share one spool transaction, each acknowledged after it.
+   */
+  workers?: number | 'auto';
 }
 
 export const DEFAULT_SPOOL_CAP = { bytes: '2GiB', items: 10_000_000, holdMs: 2000 } as const;
 
 /** An admitted item as sinks get it; `stream` is the outbox stream it came in (absent for rows spooled before it was kept). */
-export interface SpooledItem { site: string; received: number; item: Item; stream?: string }
+export interface SpooledItem {
+  site: string;
+  received: number;
+  item: Item;
+  stream?: string;
+  /**
+   * The item as one InfluxDB line (`influxLine` of what seriesSink makes of it: the `site` tag,
+   * the `received_ms` field), when an ingest worker prepared it; a store with `writeLines` sends
+   * it as it is. Absent otherwise.
+   */
+  line?: string;
+}
 
 /**
  * A consumer of admitted items of some kinds. Must be idempotent: a crash between write and
@@ -94,6 +114,50 @@ function outcome(): Outcome {
 
 const MAX_PARSED_IN_MEMORY = 200_000;
 
+/**
+ * The items of a worker-prepared spool row, made from its PreparedBatch without parsing the
+ * payload: id, seq, ts, kind and m are there at once (what sinks filter on); `tags` and `fields`
+ * (and JSON.stringify, through toJSON) parse the payload once for the whole row, on first use.
+ */
+class PreparedRow {
+  private parsedItems?: Item[];
+  constructor(readonly p: PreparedBatch, private readonly payload: Buffer) {}
+  all(): Item[] {
+    return (this.parsedItems ??= (JSON.parse(this.payload.toString('utf8')) as { items: Item[] }).items);
+  }
+  views(): Item[] {
+    const out: Item[] = new Array(this.p.n);
+    for (let i = 0; i < this.p.n; i++) out[i] = new TelemetryView(this, i) as unknown as Item;
+    return out;
+  }
+}
+class TelemetryView {
+  readonly id: string;
+  readonly seq: number;
+  readonly ts: number;
+  readonly kind: 'telemetry' | 'aggregate';
+  readonly m: string;
+  readonly #row: PreparedRow;
+  readonly #i: number;
+  constructor(row: PreparedRow, i: number) {
+    const p = row.p;
+    this.id = preparedId(p, i);
+    this.seq = p.seqs[i];
+    this.ts = p.ts[i];
+    this.kind = p.kinds[i] ? 'aggregate' : 'telemetry';
+    this.m = p.ms[p.mIndex[i]];
+    this.#row = row;
+    this.#i = i;
+  }
+  get tags(): Record<string, string> { return (this.#row.all()[this.#i] as { tags: Record<string, string> }).tags; }
+  get fields(): Record<string, number | string | boolean> { return (this.#row.all()[this.#i] as { fields: Record<string, number | string | boolean> }).fields; }
+  toJSON(): Item { return this.#row.all()[this.#i]; }
+}
+
+/** A message `admit` took: prepared (by a worker, or `{t:'main'}`: on this thread) then committed in arrival order. */
+interface AdmitSlot { topic: string; payload: Buffer; site?: string; received: number; done: (err?: Error) => void; prep?: Prepared }
+const ON_MAIN: Prepared = { t: 'main' };
+
 export type AcceptResult = { ok: true; accepted: number; duplicates: number; rejected: number } | { ok: false; code: string; reason: string };
 
 /**
@@ -123,9 +187,16 @@ export class Ingest extends EventEmitter {
    * holds it until then): a rolled-back row's rowid is given to the next row, which must never
    * be served the rolled-back row's items.
    */
-  private readonly parsed = new Map<number, { stream?: string; items: Item[] }>();
+  private readonly parsed = new Map<number, { stream?: string; items?: Item[]; row?: PreparedRow }>();
   private parsedCount = 0;
-  private pendingParsed?: { rowid: number; stream: string; items: Item[]; bytes: number };
+  private pendingParsed?: { rowid: number; stream: string; items?: Item[]; row?: PreparedRow; n: number; bytes: number };
+  /** Messages `admit` took, in arrival order: committed (in groups) in this order, whatever order their workers answer in. */
+  private readonly admitQueue: AdmitSlot[] = [];
+  private commitScheduled = false;
+  private pool?: PreparePool;
+  private readonly workerCount: number;
+  /** Group commits and messages in them (metrics and tests). */
+  readonly groups = { commits: 0, messages: 0, prepared: 0 };
   /** The seqs of the message being accepted, receipted once its transaction commits. */
   private pendingReceipt?: { site: string; stream: string; seqs: number[] };
   /** Receipts to the sites; set by the cloud once a broker can carry them (attachReceipts). */
@@ -143,6 +214,7 @@ export class Ingest extends EventEmitter {
     this.seen = new SeenRanges(db);
     // synchronous is per connection: one setting for everything cloud.db holds (WAL is set on open)
     db.pragma(`synchronous = ${opts.durability === 'power' ? 'FULL' : 'NORMAL'}`);
+    this.workerCount = opts.workers === 'auto' ? autoWorkers() : Math.max(0, Math.floor(opts.workers ?? 0));
     const cap = { ...DEFAULT_SPOOL_CAP, ...opts.spoolCap };
     this.cap = { bytes: parseBytes(cap.bytes), items: cap.items, holdMs: cap.holdMs };
     this.st = {
@@ -265,26 +337,162 @@ export class Ingest extends EventEmitter {
    * message is spooled or dead-lettered. Synchronous when the spool has room.
    */
   admit(topic: string, payload: Buffer, authSite: string | undefined, done: (err?: Error) => void): void {
-    let failure: Error | undefined;
-    try {
-      this.tryAccept(topic, payload, authSite);
-    } catch (err) {
-      failure = err as Error;
+    // At the cap, refuse before any work (status messages do not grow the spool and are still taken).
+    const full = () => this.spoolFull() && !topic.endsWith('/status');
+    if (!full()) return this.enqueue(topic, payload, authSite, done);
+    const refuse = () => {
+      this.m.refused.inc({ reason: 'spool_full' });
+      done(this.spoolFullError());
+    };
+    if (this.cap.holdMs <= 0) return refuse();
+    this.spoolFullError(); // logs the episode once
+    void this.waitForRoom(this.cap.holdMs).then(() => (full() ? refuse() : this.enqueue(topic, payload, authSite, done)));
+  }
+
+  /** The INGEST_SPOOL_FULL refusal; logs the start of a full episode once. */
+  private spoolFullError(): CodedError {
+    if (!this.fullSince) {
+      this.fullSince = Date.now();
+      this.log.warn({ code: 'INGEST_SPOOL_FULL', bytes: this.spooled.bytes, items: this.spooled.items, cap: this.cap }, 'spool full: refusing new messages (not acknowledged, the sites keep them) until the sinks take what is spooled');
     }
-    if (!failure) return done();
-    if (!isCoded(failure, 'INGEST_SPOOL_FULL') || this.cap.holdMs <= 0) {
-      this.m.refused.inc({ reason: isCoded(failure, 'INGEST_SPOOL_FULL') ? 'spool_full' : 'spool_failed' });
-      return done(failure);
+    return new CodedError('INGEST_SPOOL_FULL', this.spoolFullReason() ?? 'spool full');
+  }
+
+  /**
+   * Take a message into the admit queue: a telemetry message goes to a worker thread to be
+   * prepared (when there are workers), anything else is ready at once. Ready messages at the head
+   * of the queue are committed together, in arrival order, in one spool transaction (group
+   * commit), and each is answered (`done`: PUBACK) only after that transaction committed.
+   */
+  private enqueue(topic: string, payload: Buffer, authSite: string | undefined, done: (err?: Error) => void): void {
+    const slot: AdmitSlot = { topic, payload, site: authSite, received: Date.now(), done };
+    this.admitQueue.push(slot);
+    if (this.workerCount > 0 && topic.endsWith('/telemetry') && payload.length <= this.opts.maxMessageBytes) {
+      void this.startPool().prepare(topic, payload, authSite, slot.received).then((p) => { slot.prep = p; this.scheduleCommit(); });
+    } else {
+      slot.prep = ON_MAIN;
+      this.scheduleCommit();
     }
-    void this.waitForRoom(this.cap.holdMs).then(() => {
-      let again: Error | undefined;
-      try {
-        this.accept(topic, payload, authSite);
-      } catch (err) {
-        again = err as Error;
-      }
-      done(again);
+  }
+
+  private startPool(): PreparePool {
+    return (this.pool ??= new PreparePool(this.workerCount, { maxMessageBytes: this.opts.maxMessageBytes, maxFutureMs: this.opts.maxFutureMs }, this.log));
+  }
+
+  /** Commit what is ready once this turn of the event loop is over, so messages ready together share a commit. */
+  private scheduleCommit(): void {
+    if (this.commitScheduled) return;
+    this.commitScheduled = true;
+    setImmediate(() => {
+      this.commitScheduled = false;
+      let k = 0;
+      while (k < this.admitQueue.length && this.admitQueue[k].prep) k++;
+      if (k) this.commitGroup(this.admitQueue.splice(0, k));
     });
+  }
+
+  /** Messages `admit` took that are not answered yet. */
+  get admitting(): number {
+    return this.admitQueue.length;
+  }
+
+  /** The worker pool, for tests (undefined until the first telemetry message with workers on). */
+  get workerPool(): PreparePool | undefined {
+    return this.pool;
+  }
+
+  /**
+   * One spool transaction for the whole group; each message's outcome counts only after it
+   * committed. If it fails, each message is tried again in a transaction of its own, so one that
+   * cannot be stored refuses only itself (INGEST_SPOOL_FAILED, no PUBACK).
+   */
+  private commitGroup(group: AdmitSlot[]): void {
+    type Out = { slot: AdmitSlot; result: AcceptResult; parsed?: Ingest['pendingParsed']; receipt?: Ingest['pendingReceipt'] };
+    const outs: Out[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const slot of group) {
+          this.pendingParsed = undefined;
+          this.pendingReceipt = undefined;
+          const result = slot.prep!.t === 'batch' ? this.applyPrepared(slot, slot.prep as PreparedBatch) : this.acceptTx(slot.topic, slot.payload, slot.site);
+          outs.push({ slot, result, parsed: this.pendingParsed, receipt: this.pendingReceipt });
+        }
+        this.seen.flush();
+      })();
+    } catch (err) {
+      this.seen.reset();
+      this.pendingParsed = undefined;
+      this.pendingReceipt = undefined;
+      if (group.length > 1) {
+        for (const slot of group) this.commitGroup([slot]);
+        return;
+      }
+      this.m.refused.inc({ reason: 'spool_failed' });
+      this.log.error({ err: errMessage(err) }, 'ingest spool failed; refusing publish');
+      group[0].done(new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`));
+      return;
+    }
+    this.pendingParsed = undefined;
+    this.pendingReceipt = undefined;
+    this.groups.commits++;
+    this.groups.messages += group.length;
+    let drain = false;
+    for (const o of outs) {
+      this.committed(o.parsed, o.receipt);
+      if (o.result.ok && o.result.accepted > 0) drain = true;
+    }
+    if (drain) this.scheduleDrain();
+    for (const o of outs) o.slot.done();
+  }
+
+  /** After a commit: count the spooled row, keep its items for the drain (bounded), note the receipt. */
+  private committed(p: Ingest['pendingParsed'], rc: Ingest['pendingReceipt']): void {
+    if (p) {
+      this.spooled.bytes += p.bytes;
+      this.spooled.items += p.n;
+      // committed: hand the items to the drain in memory (bounded); after a restart it parses the spool
+      if (this.parsedCount + p.n <= MAX_PARSED_IN_MEMORY) {
+        this.parsed.set(p.rowid, { stream: p.stream, items: p.items, row: p.row });
+        this.parsedCount += p.n;
+      }
+    }
+    if (rc && this.receipts) this.receipts.note(rc.site, rc.stream, rc.seqs);
+  }
+
+  /**
+   * A worker-prepared telemetry batch, inside the group transaction: every item is valid (the
+   * worker checked what acceptTx checks), so what is left is dedupe and the spool row.
+   */
+  private applyPrepared(slot: AdmitSlot, p: PreparedBatch): AcceptResult {
+    this.groups.prepared++;
+    const seqs = p.seqs;
+    let admittedMask: Uint8Array | undefined;
+    let duplicates = 0;
+    for (let i = 0; i < p.n; i++) {
+      if (this.seen.admit(p.site, p.stream, seqs[i])) continue;
+      duplicates++;
+      admittedMask ??= new Uint8Array(p.n).fill(1);
+      admittedMask[i] = 0;
+    }
+    const accepted = p.n - duplicates;
+    if (p.n) this.pendingReceipt = { site: p.site, stream: p.stream, seqs: Array.from(seqs) };
+    if (accepted) {
+      if (!admittedMask) {
+        const r = this.st.spool.run(p.site, slot.received, accepted, slot.payload);
+        this.pendingParsed = { rowid: Number(r.lastInsertRowid), stream: p.stream, row: new PreparedRow(p, slot.payload), n: accepted, bytes: slot.payload.length };
+      } else {
+        // some were duplicates: store the admitted ones (parsed here; resends are rare)
+        const all = (JSON.parse(slot.payload.toString('utf8')) as { items: Item[] }).items;
+        const admitted = all.filter((_, i) => admittedMask[i]);
+        const body = Buffer.from(JSON.stringify({ stream: p.stream, items: admitted }));
+        const r = this.st.spool.run(p.site, slot.received, accepted, body);
+        this.pendingParsed = { rowid: Number(r.lastInsertRowid), stream: p.stream, items: admitted, n: accepted, bytes: body.length };
+      }
+    }
+    this.m.items.inc({ result: 'accepted' }, accepted);
+    if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
+    this.m.messages.inc({ result: 'ok' });
+    return { ok: true, accepted, duplicates, rejected: 0 };
   }
 
   private waitForRoom(ms: number): Promise<void> {
@@ -299,13 +507,7 @@ export class Ingest extends EventEmitter {
   private tryAccept(topic: string, payload: Buffer, authSite?: string): AcceptResult {
     // At the cap, refuse before any work: nothing is admitted, the site keeps the message and
     // sends it again. Status messages do not grow the spool and are still taken.
-    if (this.spoolFull() && !topic.endsWith('/status')) {
-      if (!this.fullSince) {
-        this.fullSince = Date.now();
-        this.log.warn({ code: 'INGEST_SPOOL_FULL', bytes: this.spooled.bytes, items: this.spooled.items, cap: this.cap }, 'spool full: refusing new messages (not acknowledged, the sites keep them) until the sinks take what is spooled');
-      }
-      throw new CodedError('INGEST_SPOOL_FULL', this.spoolFullReason() ?? 'spool full');
-    }
+    if (this.spoolFull() && !topic.endsWith('/status')) throw this.spoolFullError();
     let result!: AcceptResult;
     this.pendingParsed = undefined;
     this.pendingReceipt = undefined;
@@ -317,19 +519,11 @@ export class Ingest extends EventEmitter {
       this.pendingReceipt = undefined; // nothing of it is stored: no receipt, the site sends it again
       throw new CodedError('INGEST_SPOOL_FAILED', `could not store message durably: ${errMessage(err)}`);
     }
-    const p = this.pendingParsed as { rowid: number; stream: string; items: Item[]; bytes: number } | undefined;
-    if (p) {
-      this.spooled.bytes += p.bytes;
-      this.spooled.items += p.items.length;
-      // committed: hand the parsed items to the drain in memory (bounded); after a restart it parses the spool
-      this.pendingParsed = undefined;
-      if (this.parsedCount + p.items.length <= MAX_PARSED_IN_MEMORY) {
-        this.parsed.set(p.rowid, { stream: p.stream, items: p.items });
-        this.parsedCount += p.items.length;
-      }
-    }
-    const rc = this.pendingReceipt as { site: string; stream: string; seqs: number[] } | undefined;
-    if (rc && this.receipts) { this.receipts.note(rc.site, rc.stream, rc.seqs); this.pendingReceipt = undefined; }
+    const p = this.pendingParsed;
+    const rc = this.pendingReceipt;
+    this.pendingParsed = undefined;
+    this.pendingReceipt = undefined;
+    this.committed(p, rc);
     if (result.ok && result.accepted > 0) this.scheduleDrain();
     return result;
   }
@@ -396,7 +590,7 @@ export class Ingest extends EventEmitter {
       // Stored as the bytes that came (a BLOB: no UTF-8 round trip through a JS string).
       const body = accepted === batch.items.length ? payload : Buffer.from(JSON.stringify({ stream: batch.stream, items: admitted }));
       const r = this.st.spool.run(parsed.site, now, accepted, body);
-      this.pendingParsed = { rowid: Number(r.lastInsertRowid), stream: batch.stream, items: admitted, bytes: body.length };
+      this.pendingParsed = { rowid: Number(r.lastInsertRowid), stream: batch.stream, items: admitted, n: admitted.length, bytes: body.length };
     }
     this.m.items.inc({ result: 'accepted' }, accepted);
     if (duplicates) this.m.items.inc({ result: 'duplicate' }, duplicates);
@@ -407,6 +601,8 @@ export class Ingest extends EventEmitter {
 
   start(): void {
     this.stopped = false;
+    // workers start with the cloud, not on its first message (a thread takes a moment to load)
+    if (this.workerCount > 0) this.startPool().warm();
     this.scheduleDrain(0);
   }
 
@@ -486,7 +682,19 @@ export class Ingest extends EventEmitter {
     const items: RowItem[] = [];
     for (const r of rows) {
       const cached = this.parsed.get(r.rowid);
-      const { stream, items: list } = cached ?? this.spooledItems(r.rowid);
+      if (cached?.row) {
+        // prepared by a worker: the items' lines are made, their objects are parsed only if a sink looks inside
+        const p = cached.row.p;
+        const views = cached.row.views();
+        for (let i = 0; i < views.length; i++) {
+          const line = preparedLine(p, i);
+          const it: RowItem = { rowid: r.rowid, site: r.site, received: r.received, item: views[i], stream: p.stream };
+          if (line) it.line = line;
+          items.push(it);
+        }
+        continue;
+      }
+      const { stream, items: list } = cached?.items ? { stream: cached.stream, items: cached.items } : this.spooledItems(r.rowid);
       for (const item of list) items.push({ rowid: r.rowid, site: r.site, received: r.received, item, ...(stream ? { stream } : {}) });
     }
     const keep = new Set<number>();
@@ -551,7 +759,7 @@ export class Ingest extends EventEmitter {
     for (const r of rows) {
       if (keep.has(r.rowid)) continue;
       const cached = this.parsed.get(r.rowid);
-      if (cached) { this.parsedCount -= cached.items.length; this.parsed.delete(r.rowid); }
+      if (cached) { this.parsedCount -= cached.items?.length ?? cached.row?.p.n ?? 0; this.parsed.delete(r.rowid); }
       this.spooled.bytes -= r.bytes;
       this.spooled.items -= r.items;
       freed = true;
@@ -613,6 +821,10 @@ export class Ingest extends EventEmitter {
   }
 
   async stop(): Promise<void> {
+    // answer the messages admit took (their workers answer, or the main thread prepares them)
+    for (let waited = 0; this.admitQueue.length && waited < 10_000; waited += 5) await new Promise((r) => setTimeout(r, 5));
+    await this.pool?.close();
+    this.pool = undefined;
     this.stopped = true;
     for (const wake of [...this.roomWaiters]) wake(); // held publishes are answered (refused if still full)
     clearTimeout(this.drainTimer);

@@ -1,6 +1,7 @@
 import type { CloudDb } from '../db.ts';
 
 interface Ranges { lo: number[]; hi: number[] }
+interface Dirty { site: string; stream: string; removed: Set<number>; touched: Set<number> }
 
 /**
  * Which sequence numbers of each (site, stream) the ingest has admitted, kept as
@@ -16,7 +17,7 @@ interface Ranges { lo: number[]; hi: number[] }
  */
 export class SeenRanges {
   private readonly cache = new Map<string, Ranges>();
-  private readonly dirty = new Map<string, { site: string; stream: string; removed: Set<number>; touched: Set<number> }>();
+  private readonly dirty = new Map<string, Dirty>();
   private readonly st;
 
   constructor(private readonly db: CloudDb) {
@@ -27,7 +28,7 @@ export class SeenRanges {
     };
   }
 
-  private lastKey = { site: '', stream: '', ranges: undefined as Ranges | undefined };
+  private lastKey = { site: '', stream: '', ranges: undefined as Ranges | undefined, dirty: undefined as Dirty | undefined };
 
   private ranges(site: string, stream: string): Ranges {
     // Consecutive items of a batch share their stream: skip the key building and map lookup.
@@ -40,15 +41,21 @@ export class SeenRanges {
       r = { lo: rows.map((x) => x.lo), hi: rows.map((x) => x.hi) };
       this.cache.set(key, r);
     }
-    this.lastKey = { site, stream, ranges: r };
+    this.lastKey = { site, stream, ranges: r, dirty: undefined };
     return r;
   }
 
   /** Record that the interval starting at `touchedLo` changed and the one at `removedLo` is gone. */
   private mark(site: string, stream: string, touchedLo: number, removedLo?: number): void {
-    const key = `${site}\u0000${stream}`;
-    let d = this.dirty.get(key);
-    if (!d) { d = { site, stream, removed: new Set(), touched: new Set() }; this.dirty.set(key, d); }
+    // admit() just looked this stream up: its dirty entry is cached beside it
+    const last = this.lastKey;
+    let d = last.site === site && last.stream === stream ? last.dirty : undefined;
+    if (!d) {
+      const key = `${site}\u0000${stream}`;
+      d = this.dirty.get(key);
+      if (!d) { d = { site, stream, removed: new Set(), touched: new Set() }; this.dirty.set(key, d); }
+      if (last.site === site && last.stream === stream) last.dirty = d;
+    }
     d.touched.add(touchedLo);
     if (removedLo !== undefined) { d.removed.add(removedLo); d.touched.delete(removedLo); }
   }
@@ -95,13 +102,14 @@ export class SeenRanges {
       for (let k = 0; k < r.lo.length; k++) if (d.touched.has(r.lo[k])) this.st.put.run(d.site, d.stream, r.lo[k], r.hi[k]);
     }
     this.dirty.clear();
+    this.lastKey.dirty = undefined;
   }
 
   /** Forget in-memory state (after a failed transaction, reload from disk). */
   reset(): void {
     this.cache.clear();
     this.dirty.clear();
-    this.lastKey = { site: '', stream: '', ranges: undefined };
+    this.lastKey = { site: '', stream: '', ranges: undefined, dirty: undefined };
   }
 
   intervals(site: string, stream: string): Array<[number, number]> {

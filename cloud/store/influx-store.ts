@@ -80,6 +80,31 @@ export function classifyWriteError(err: unknown, points: Point[], lines: string[
   return new StoreRefusedError(message, refused, [...suspects].filter((i) => !named.has(i)));
 }
 
+/**
+ * One point in InfluxDB line protocol (ms precision), or why it cannot be written. `safe` says
+ * whether a name matches NAME_RE (callers cache it). Measurement, tag keys and field keys match
+ * NAME_RE (no character line protocol escapes); tag values and string fields are free text and
+ * are escaped. Tags are sorted by key, fields keep their order.
+ */
+export function influxLine(p: Point, safe: (name: string) => boolean = (n) => NAME_RE.test(n)): string | { reason: string } {
+  if (!safe(p.measurement)) return { reason: `measurement name ${JSON.stringify(p.measurement)} is not allowed (letters, digits, _ . -; max 64)` };
+  let line = p.measurement;
+  for (const k of Object.keys(p.tags).sort()) {
+    if (!safe(k)) return { reason: `tag name ${JSON.stringify(k)} is not allowed (letters, digits, _ . -; max 64)` };
+    line += `,${k}=${escape.tag(p.tags[k])}`;
+  }
+  let first = true;
+  for (const k in p.fields) {
+    if (!safe(k)) return { reason: `field name ${JSON.stringify(k)} is not allowed (letters, digits, _ . -; max 64)` };
+    const v = p.fields[k];
+    // Numbers are always floats in InfluxDB (no `i` suffix), so a number never changes a field's type.
+    if (typeof v === 'number' && !Number.isFinite(v)) return { reason: `field value ${v} of "${k}" on measurement "${p.measurement}" cannot be stored (InfluxDB has no NaN or infinity)` };
+    line += `${first ? ' ' : ','}${k}=${typeof v === 'string' ? escape.quoted(v) : typeof v === 'boolean' ? (v ? 'T' : 'F') : String(v)}`;
+    first = false;
+  }
+  return `${line} ${Math.trunc(p.time)}`;
+}
+
 /** InfluxDB 1.x through the `influx` package: the production series store. */
 export class InfluxStore implements SeriesStore {
   readonly kind = 'influxdb';
@@ -133,24 +158,21 @@ export class InfluxStore implements SeriesStore {
 
   /** One point in line protocol, or why it cannot be written. */
   private line(p: Point): string | { reason: string } {
-    // Measurement, tag keys and field keys match NAME_RE (no character line protocol escapes);
-    // tag values and string fields are free text and are escaped.
-    if (!this.safe(p.measurement)) return { reason: `measurement name ${JSON.stringify(p.measurement)} is not allowed (letters, digits, _ . -; max 64)` };
-    let line = p.measurement;
-    for (const k of Object.keys(p.tags).sort()) {
-      if (!this.safe(k)) return { reason: `tag name ${JSON.stringify(k)} is not allowed (letters, digits, _ . -; max 64)` };
-      line += `,${k}=${escape.tag(p.tags[k])}`;
+    return influxLine(p, (n) => this.safe(n));
+  }
+
+  /**
+   * Write points already in line protocol (`influxLine` of each, e.g. made by an ingest worker
+   * thread); `points` gives the same points as objects, only needed to name what InfluxDB refuses.
+   */
+  async writeLines(lines: string[], points: () => Point[]): Promise<void> {
+    if (!lines.length) return;
+    const pool = (this.influx as unknown as { _pool: { discard(o: unknown): Promise<void> } })._pool;
+    try {
+      await pool.discard({ method: 'POST', path: '/write', body: `${lines.join('\n')}\n`, query: { db: this.database, precision: 'ms' }, auth: this.auth });
+    } catch (err) {
+      throw classifyWriteError(err, points(), lines);
     }
-    let first = true;
-    for (const k in p.fields) {
-      if (!this.safe(k)) return { reason: `field name ${JSON.stringify(k)} is not allowed (letters, digits, _ . -; max 64)` };
-      const v = p.fields[k];
-      // Numbers are always floats in InfluxDB (no `i` suffix), so a number never changes a field's type.
-      if (typeof v === 'number' && !Number.isFinite(v)) return { reason: `field value ${v} of "${k}" on measurement "${p.measurement}" cannot be stored (InfluxDB has no NaN or infinity)` };
-      line += `${first ? ' ' : ','}${k}=${typeof v === 'string' ? escape.quoted(v) : typeof v === 'boolean' ? (v ? 'T' : 'F') : String(v)}`;
-      first = false;
-    }
-    return `${line} ${Math.trunc(p.time)}`;
   }
 
   async query(q: SeriesQuery): Promise<SeriesResult> {

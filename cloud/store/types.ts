@@ -44,6 +44,12 @@ export interface SeriesStore {
   readonly kind: string;
   init(): Promise<void>;
   write(points: Point[]): Promise<void>;
+  /**
+   * Optional: write points already serialized in the store's own wire format (InfluxDB: line
+   * protocol, `influxLine`), as ingest worker threads make them. `points` gives the same points as
+   * objects, only when needed (to name refused points). Same idempotence and errors as `write`.
+   */
+  writeLines?(lines: string[], points: () => Point[]): Promise<void>;
   query(q: SeriesQuery): Promise<SeriesResult>;
   /** True when the store answers. */
   ping(): Promise<boolean>;

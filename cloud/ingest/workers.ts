@@ -1,0 +1,109 @@
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { Logger } from '../../lib/log.ts';
+import type { Prepared, PrepareLimits } from './prepare.ts';
+import type { PrepareJob } from './prepare-worker.ts';
+
+/** `ingest.workers: auto`: one per core beside the main thread, at least 1, at most 4. */
+export function autoWorkers(): number {
+  return Math.max(1, Math.min(4, (os.availableParallelism?.() ?? os.cpus().length) - 1));
+}
+
+interface Slot { worker: Worker; pending: Map<number, (p: Prepared) => void>; dead: boolean }
+
+/**
+ * Worker threads that prepare messages (prepare.ts). `prepare` always resolves: with the worker's
+ * answer, or with `{ t: 'main' }` when its worker died or could not start (the main thread then
+ * prepares the message itself — nothing is lost and nothing done twice, since workers keep no
+ * state and the spool commit happens on the main thread only). A dead worker is replaced on
+ * the next message. Workers are unref'd: they never keep the process alive.
+ */
+export class PreparePool {
+  private readonly slots: Array<Slot | undefined>;
+  private next = 0;
+  private nextId = 1;
+  private closed = false;
+  crashes = 0;
+
+  constructor(size: number, private readonly limits: PrepareLimits, private readonly log: Logger) {
+    this.slots = new Array(size).fill(undefined);
+  }
+
+  get size(): number { return this.slots.length; }
+
+  private spawn(k: number): Slot {
+    const entry = import.meta.url.endsWith('.ts') ? './prepare-worker-entry.mjs' : './prepare-worker.js';
+    const worker = new Worker(new URL(entry, import.meta.url), { workerData: this.limits });
+    worker.unref();
+    const slot: Slot = { worker, pending: new Map(), dead: false };
+    worker.on('message', (m: { id: number; out: Prepared }) => {
+      const resolve = slot.pending.get(m.id);
+      if (!resolve) return;
+      slot.pending.delete(m.id);
+      resolve(m.out);
+    });
+    const die = (why: string) => {
+      if (slot.dead) return;
+      slot.dead = true;
+      if (this.slots[k] === slot) this.slots[k] = undefined;
+      if (!this.closed) {
+        this.crashes++;
+        this.log.warn({ code: 'INGEST_WORKER_EXITED', pending: slot.pending.size, why }, 'ingest worker thread ended; the main thread prepares its messages, a new worker takes the next ones');
+      }
+      for (const resolve of slot.pending.values()) resolve({ t: 'main' });
+      slot.pending.clear();
+    };
+    worker.on('error', (err) => die(err.message));
+    worker.on('exit', (code) => die(`exit code ${code}`));
+    return slot;
+  }
+
+  /** Start every worker now (they load their modules while nothing waits on them). */
+  warm(): void {
+    for (let k = 0; k < this.slots.length; k++) {
+      if (this.slots[k] || this.closed) continue;
+      try { this.slots[k] = this.spawn(k); } catch { /* spawned again on the next message */ }
+    }
+  }
+
+  prepare(topic: string, payload: Buffer, site: string | undefined, received: number): Promise<Prepared> {
+    if (this.closed) return Promise.resolve({ t: 'main' });
+    const k = this.next;
+    this.next = (this.next + 1) % this.slots.length;
+    let slot = this.slots[k];
+    if (!slot) {
+      try {
+        slot = this.slots[k] = this.spawn(k);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'ingest worker thread could not start; preparing on the main thread');
+        return Promise.resolve({ t: 'main' });
+      }
+    }
+    const id = this.nextId++;
+    const s = slot;
+    return new Promise<Prepared>((resolve) => {
+      s.pending.set(id, resolve);
+      // a copy of just this message's bytes (the broker's buffer may be a slice of a larger one), moved to the worker
+      const bytes = new Uint8Array(payload);
+      const job: PrepareJob = { id, topic, payload: bytes, site, received };
+      try {
+        s.worker.postMessage(job, [bytes.buffer]);
+      } catch {
+        s.pending.delete(id);
+        resolve({ t: 'main' });
+      }
+    });
+  }
+
+  /** For tests: end worker k as a crash would (its messages in flight are prepared on the main thread). */
+  async crash(k = 0): Promise<void> {
+    await this.slots[k]?.worker.terminate();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const all = this.slots.filter((s): s is Slot => !!s);
+    this.slots.fill(undefined);
+    await Promise.all(all.map((s) => s.worker.terminate()));
+  }
+}
