@@ -1,6 +1,8 @@
 /**
- * One camera: an ffmpeg child process (fluent-ffmpeg) turning a file / RTSP / HTTP MJPEG stream
- * into raw rgb24 frames, plus a watchdog. A stream that stalls (no frame for `stallTimeoutMs`)
+ * One camera: an ffmpeg child process turning a file / RTSP / HTTP MJPEG stream into raw rgb24
+ * frames, plus a watchdog. With a model input geometry (`modelInput`) the same ffmpeg also writes
+ * each frame's model frame (letterboxed for the detector, ffmpeg-args.ts `modelFilter`) on fd 3;
+ * the frame event then carries it as `frame.model`. A stream that stalls (no frame for `stallTimeoutMs`)
  * is killed (SIGKILL, by its PID) and restarted with exponential backoff; transitions are
  * reported once each as 'offline' {code} / 'online'.
  *
@@ -8,17 +10,18 @@
  * CAMERA_STALLED (no frame within the stall timeout), CAMERA_ENDED (stream ended after frames),
  * FFMPEG_NOT_FOUND (no ffmpeg: env, PATH and the npm package all missed; retried with backoff).
  *
- * The binary comes from lib/ffmpeg.ts (FFMPEG_PATH → system → packaged static build) and is handed
- * to fluent-ffmpeg explicitly; it is logged once per camera and named in CAMERA_UNREADABLE messages.
+ * The binary comes from lib/ffmpeg.ts (FFMPEG_PATH → system → packaged static build) and is spawned
+ * directly (fluent-ffmpeg cannot open a third pipe); it is logged once per camera and named in
+ * CAMERA_UNREADABLE messages.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { Writable } from 'node:stream';
-import type { FfmpegCommand } from 'fluent-ffmpeg';
-import { CodedError, isCoded } from '../../../lib/errors.ts';
+import { Writable, type Readable } from 'node:stream';
+import { CodedError, errMessage, isCoded } from '../../../lib/errors.ts';
 import { describeFf, resolveFfmpeg, resolveFfprobe, type FfBinary } from '../../../lib/ffmpeg.ts';
 import type { Logger } from '../../../lib/log.ts';
 import { FrameAssembler } from './frame-assembler.ts';
-import { inputOptions, outputOptions, parseOutputSize, type StreamSpec } from './ffmpeg-args.ts';
+import { inputOptions, makesModelFrames, outputArgs, parseOutputSize, type StreamSpec } from './ffmpeg-args.ts';
 import type { Frame } from '../detector/types.ts';
 
 export interface CameraStreamOptions extends StreamSpec {
@@ -69,8 +72,9 @@ class FrameSink extends Writable {
 }
 
 export class CameraStream extends EventEmitter<CameraStreamEvents> {
-  private cmd: FfmpegCommand | undefined;
-  private out: FrameSink | undefined;
+  private cmd: ChildProcess | undefined;
+  /** stdout's sink, and fd 3's when ffmpeg makes model frames. */
+  private sinks: FrameSink[] = [];
   private running = false;
   private online: boolean | undefined;
   private watchdog: NodeJS.Timeout | undefined;
@@ -82,6 +86,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private mediaStart = 0;
   private stderrTail: string[] = [];
   private assembler: FrameAssembler | undefined;
+  private modelAssembler: FrameAssembler | undefined;
   readonly counters = { frames: 0, restarts: 0, stalls: 0, failures: 0, partialBytesDropped: 0 };
   lastError: CodedError | undefined;
   /** The ffmpeg this stream runs (set at the first spawn). */
@@ -105,7 +110,7 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
 
   /** PID of the running ffmpeg (for CPU/memory accounting). */
   get pid(): number | undefined {
-    return (this.cmd as unknown as { ffmpegProc?: { pid?: number } } | undefined)?.ffmpegProc?.pid;
+    return this.cmd?.pid;
   }
 
   get isOnline(): boolean {
@@ -121,17 +126,18 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.watchdog = setInterval(() => this.checkStall(), tick);
   }
 
-  /** Return a frame's buffer for reuse when the consumer no longer references it (optional). */
-  recycle(frame: { data: Uint8Array }): void {
+  /** Return a frame's buffers (and its model frame's) for reuse when the consumer no longer references them (optional). */
+  recycle(frame: { data: Uint8Array; model?: { data: Uint8Array } }): void {
     this.assembler?.recycle(frame.data);
+    if (frame.model) this.modelAssembler?.recycle(frame.model.data);
   }
 
-  /** Pause/resume reading stdout (backpressure: ffmpeg blocks on a full pipe). */
-  pause(): void { this.out?.hold(); }
-  resume(): void { this.out?.release(); }
+  /** Pause/resume reading ffmpeg's outputs (backpressure: ffmpeg blocks on a full pipe). */
+  pause(): void { for (const s of this.sinks) s.hold(); }
+  resume(): void { for (const s of this.sinks) s.release(); }
 
   private checkStall(): void {
-    if (!this.cmd || this.out?.paused) return; // a paused (backpressured) stream is not stalled
+    if (!this.cmd || this.sinks.some((s) => s.paused)) return; // a paused (backpressured) stream is not stalled
     if (Date.now() - this.lastFrameAt > this.stallTimeoutMs) {
       this.counters.stalls++;
       this.fail(new CodedError('CAMERA_STALLED', `camera ${this.opts.id}: no frame for ${this.stallTimeoutMs} ms from ${this.opts.url}; restarting the stream`, { camera: this.opts.id }));
@@ -140,7 +146,6 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
 
   private async spawn(): Promise<void> {
     if (!this.running) return;
-    const ffmpeg = (await import('fluent-ffmpeg')).default;
     const o = this.opts;
     let ff: FfBinary;
     try {
@@ -158,16 +163,25 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
     this.framesThisRun = 0;
     this.stderrTail = [];
     this.lastFrameAt = Date.now(); // the stall clock starts at spawn
-    let assembler: FrameAssembler | undefined;
-    const early: Buffer[] = [];
-    let inOutput = false;
-    const cmd = ffmpeg(o.url).inputOptions(inputOptions(o, ff)).outputOptions(outputOptions(o));
-    // fluent-ffmpeg would look for `ffmpeg` on PATH itself ("Cannot find ffmpeg"): give it ours.
-    cmd.setFfmpegPath(ff.path);
-    try { cmd.setFfprobePath(resolveFfprobe().path); } catch { /* ffprobe is not needed to stream */ }
-    this.cmd = cmd;
-    const onFrame = (buf: Buffer, width: number, height: number) => {
-      if (this.cmd !== cmd) return;
+    const dual = makesModelFrames(o);
+    const spec = o.modelInput;
+    // Output #0: the frames (stdout); Output #1 with a model geometry: their model frames (fd 3).
+    const assemblers: Array<FrameAssembler | undefined> = [undefined, undefined];
+    const early: Buffer[][] = [[], []];
+    const frames: Array<{ buf: Buffer; width: number; height: number }> = [];
+    const models: Array<{ buf: Buffer; width: number; height: number }> = [];
+    let output = -1;
+    const args = [...inputOptions(o, ff), '-i', o.url, ...outputArgs(o)];
+    let child: ChildProcess;
+    try {
+      child = spawn(ff.path, args, { stdio: ['ignore', 'pipe', 'pipe', ...(dual ? ['pipe' as const] : [])], windowsHide: true });
+    } catch (err) {
+      this.fail(new CodedError('CAMERA_UNREADABLE', `camera ${o.id}: cannot start ${ff.path}: ${errMessage(err)} [${describeFf(ff)}]`, { camera: o.id, ffmpeg: ff.path }));
+      return;
+    }
+    this.cmd = child;
+    const emitFrame = (f: { buf: Buffer; width: number; height: number }, m?: { buf: Buffer; width: number; height: number }) => {
+      if (this.cmd !== child) return;
       this.lastFrameAt = Date.now();
       this.framesThisRun++;
       this.counters.frames++;
@@ -179,57 +193,98 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
       }
       const seq = this.seq++;
       const ts = o.clock === 'media' ? this.mediaStart + Math.round((seq * 1000) / o.fps) : Date.now();
-      this.emit('frame', { data: buf, width, height, ts, seq });
+      const frame: TimedFrame = { data: f.buf, width: f.width, height: f.height, ts, seq };
+      if (m && spec) frame.model = { data: m.buf, width: m.width, height: m.height, spec };
+      this.emit('frame', frame);
     };
-    cmd.on('stderr', (line: string) => {
+    // With two outputs the n-th model frame belongs to the n-th frame (one filter graph, split after scaling).
+    const pair = () => {
+      while (frames.length && models.length) emitFrame(frames.shift()!, models.shift());
+    };
+    const onOutputFrame = (i: number, buf: Buffer, width: number, height: number) => {
+      if (this.cmd !== child) return;
+      if (!dual) { emitFrame({ buf, width, height }); return; }
+      (i === 0 ? frames : models).push({ buf, width, height });
+      pair();
+    };
+    let errTail = '';
+    const onStderrLine = (line: string) => {
       this.stderrTail.push(line);
       if (this.stderrTail.length > 20) this.stderrTail.shift();
-      if (line.startsWith('Output #0')) inOutput = true;
-      if (inOutput && !assembler) {
+      const out = /^Output #(\d+)/.exec(line);
+      if (out) output = Number(out[1]);
+      if (output >= 0 && output <= 1 && !assemblers[output]) {
         const size = parseOutputSize(line);
         if (size) {
-          assembler = new FrameAssembler(size.width * size.height * 3, (b) => onFrame(b, size.width, size.height));
-          this.assembler = assembler;
-          for (const c of early.splice(0)) assembler.push(c);
+          const i = output;
+          const a = new FrameAssembler(size.width * size.height * 3, (b) => onOutputFrame(i, b, size.width, size.height));
+          assemblers[i] = a;
+          if (i === 0) this.assembler = a;
+          else this.modelAssembler = a;
+          for (const c of early[i].splice(0)) a.push(c);
         }
       }
+    };
+    child.stderr!.setEncoding('utf8');
+    child.stderr!.on('data', (chunk: string) => {
+      const lines = (errTail + chunk).split(/\r\n|\r|\n/);
+      errTail = lines.pop() ?? '';
+      for (const l of lines) if (l) onStderrLine(l);
     });
-    cmd.on('error', (err: Error) => {
-      if (this.cmd !== cmd) return; // killed by us
+    // like fluent-ffmpeg before: the outcome once the process has exited and its stderr is read
+    let exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+    let stderrClosed = false;
+    const settle = () => {
+      if (!exit || !stderrClosed) return;
+      if (errTail) { onStderrLine(errTail); errTail = ''; }
+      if (exit.signal) onError(new Error(`ffmpeg was killed with signal ${exit.signal}`));
+      else if (exit.code) onError(new Error(`ffmpeg exited with code ${exit.code}`));
+      else onEnd();
+    };
+    child.stderr!.on('close', () => { stderrClosed = true; settle(); });
+    child.on('exit', (code, signal) => { exit = { code, signal }; settle(); });
+    const onError = (err: Error) => {
+      if (this.cmd !== child) return; // killed by us
       const tail = this.stderrTail.slice(-3).join(' | ');
       if (this.framesThisRun === 0) {
         this.fail(new CodedError('CAMERA_UNREADABLE', `camera ${o.id}: cannot read ${o.url}: ${err.message.split('\n')[0]}${tail ? ` (${tail})` : ''} [${describeFf(ff)}]`, { camera: o.id, ffmpeg: ff.path }));
       } else {
         this.fail(new CodedError('CAMERA_ENDED', `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames: ${err.message.split('\n')[0]}`, { camera: o.id }));
       }
-    });
-    cmd.on('end', () => {
-      if (this.cmd !== cmd) return;
-      if (o.kind === 'file' && !o.loop && this.framesThisRun > 0) {
-        // ffmpeg has exited, but under backpressure its last frames may still wait in the sink:
-        // the file has ended only when the sink has handed every chunk on.
+    };
+    child.on('error', onError); // could not spawn (ENOENT, EACCES)
+    const onEnd = () => {
+      if (this.cmd !== child) return;
+      if (o.kind === 'file' && !o.loop && this.framesThisRun + frames.length > 0) {
+        // ffmpeg has exited, but under backpressure its last frames may still wait in the sinks:
+        // the file has ended only when every sink has handed every chunk on.
         const finish = () => {
-          if (this.cmd !== cmd) return;
+          if (this.cmd !== child || !sinks.every((x) => x.writableFinished)) return;
           this.cmd = undefined;
           this.running = false;
           clearInterval(this.watchdog);
           this.emit('end');
         };
-        if (out.writableFinished) finish();
-        else out.once('finish', finish);
+        for (const x of sinks) if (!x.writableFinished) x.once('finish', finish);
+        finish();
         return;
       }
       const code = this.framesThisRun === 0 ? 'CAMERA_UNREADABLE' : 'CAMERA_ENDED';
       this.fail(new CodedError(code, `camera ${o.id}: stream ${o.url} ended after ${this.framesThisRun} frames${code === 'CAMERA_UNREADABLE' ? ` [${describeFf(ff)}]` : ''}`, { camera: o.id }));
+    };
+    const sinks = [child.stdout!, ...(dual ? [child.stdio[3] as Readable] : [])].map((stream, i) => {
+      const sink = new FrameSink((chunk) => {
+        if (this.cmd !== child) return;
+        const a = assemblers[i];
+        if (a) a.push(chunk);
+        else early[i].push(Buffer.from(chunk));
+      });
+      sink.on('error', () => undefined);
+      stream.on('error', () => undefined);
+      stream.pipe(sink, { end: true });
+      return sink;
     });
-    const out = new FrameSink((chunk) => {
-      if (this.cmd !== cmd) return;
-      if (assembler) assembler.push(chunk);
-      else early.push(Buffer.from(chunk));
-    });
-    out.on('error', () => undefined);
-    this.out = out;
-    cmd.pipe(out, { end: true });
+    this.sinks = sinks;
   }
 
   private fail(err: CodedError): void {
@@ -253,8 +308,8 @@ export class CameraStream extends EventEmitter<CameraStreamEvents> {
   private kill(): void {
     const cmd = this.cmd;
     this.cmd = undefined;
-    this.out?.release(); // a held pipe must not keep ffmpeg blocked
-    this.out = undefined;
+    for (const s of this.sinks) s.release(); // a held pipe must not keep ffmpeg blocked
+    this.sinks = [];
     if (cmd) {
       try { cmd.kill('SIGKILL'); } catch { /* already gone */ }
     }

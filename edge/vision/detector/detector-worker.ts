@@ -1,13 +1,16 @@
 /**
  * Main-thread handle of a detector worker thread (worker.ts). `detect(frame)` copies the frame
  * into a pooled ArrayBuffer, transfers it to the worker and gets it back with the result, so
- * steady-state operation allocates no frame-sized buffers.
+ * steady-state operation allocates no frame-sized buffers. A frame carrying a ready model frame
+ * that fits this worker's card (`frame.model`, made by ffmpeg) sends only that: the worker then
+ * normalises without resampling, and the full frame stays here (snapshots, rules).
  */
 import { Worker } from 'node:worker_threads';
 import { CodedError } from '../../../lib/errors.ts';
 import type { ModelCard } from '../../../models/card.ts';
 import type { DetectorOptions } from './detector.ts';
-import type { DetectResult, Frame } from './types.ts';
+import { fitsModelInput } from './preprocess.ts';
+import type { DetectResult, Frame, ModelInputSpec } from './types.ts';
 
 interface Pending {
   resolve: (r: DetectResult) => void;
@@ -21,6 +24,8 @@ export interface WorkerInfo {
   threads: number;
   input: number[];
   labels: string[];
+  /** The card's input geometry: what a camera's ffmpeg needs to make model frames for this worker. */
+  modelInput: ModelInputSpec;
 }
 
 export class DetectorWorker {
@@ -76,16 +81,23 @@ export class DetectorWorker {
     return this.info.labels;
   }
 
+  get modelInput(): ModelInputSpec {
+    return this.info.modelInput;
+  }
+
   detect(frame: Frame): Promise<DetectResult> {
     if (this.closed) return Promise.reject(new CodedError('DETECTOR_CLOSED', 'detector worker is closed'));
-    const bytes = frame.width * frame.height * 3;
+    const m = fitsModelInput(this.info.modelInput, frame.width, frame.height, frame.model) ? frame.model : undefined;
+    const src = m ? m.data : frame.data;
+    const bytes = m ? m.width * m.height * 3 : frame.width * frame.height * 3;
     let buf = this.pool.pop();
     if (!buf || buf.byteLength < bytes) buf = new ArrayBuffer(bytes);
-    new Uint8Array(buf, 0, bytes).set(frame.data.subarray(0, bytes));
+    new Uint8Array(buf, 0, bytes).set(src.subarray(0, bytes));
     const id = this.nextId++;
+    const model = m ? { width: m.width, height: m.height, spec: m.spec } : undefined;
     return new Promise<DetectResult>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ t: 'detect', id, buf, width: frame.width, height: frame.height }, [buf]);
+      this.worker.postMessage({ t: 'detect', id, buf, width: frame.width, height: frame.height, model }, [buf]);
     });
   }
 

@@ -79,10 +79,13 @@ export class Detector {
     }
   }
 
-  /** Run one frame: pre-process, session.run, decode, NMS, map boxes back to frame pixels. */
+  /**
+   * Run one frame: pre-process, session.run, decode, NMS, map boxes back to frame pixels. With a
+   * fitting `frame.model` (made by ffmpeg) nothing is resampled here; boxes are in `frame`'s pixels either way.
+   */
   async detect(frame: Frame): Promise<DetectResult> {
     const t0 = performance.now();
-    const { tensor, box } = preprocess(this.card, frame, this.tensorBuf);
+    const { tensor, resampled } = preprocess(this.card, frame, this.tensorBuf);
     this.tensorBuf = tensor;
     const t1 = performance.now();
     const input = new this.ort.Tensor('float32', tensor, this.card.input.shape as unknown as number[]);
@@ -92,7 +95,7 @@ export class Detector {
     for (const name of this.card.decoder.outputs) outs[name] = res[name].data as Float32Array;
     const detections = this.postprocess(outs, frame.width, frame.height);
     for (const t of Object.values(res)) t.dispose?.();
-    return { detections, timings: { preMs: t1 - t0, inferMs: t2 - t1, postMs: performance.now() - t2 } };
+    return { detections, timings: { preMs: t1 - t0, inferMs: t2 - t1, postMs: performance.now() - t2 }, resampled };
   }
 
   postprocess(outs: Record<string, Float32Array>, W: number, H: number): Detection[] {

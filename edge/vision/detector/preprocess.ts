@@ -9,7 +9,7 @@
  * then normalised, and written straight into the planar tensor (no intermediate images).
  */
 import type { ModelCard } from '../../../models/card.ts';
-import type { Frame } from './types.ts';
+import type { Frame, ModelFrame, ModelInputSpec } from './types.ts';
 
 export interface Letterbox {
   /** Size of the resized image inside the canvas. */
@@ -23,12 +23,32 @@ export interface Letterbox {
   sy: number;
 }
 
+/** The input geometry of a card (what a camera needs to produce model frames for it). */
+export function modelInputSpec(card: ModelCard): ModelInputSpec {
+  return { width: card.input.shape[3], height: card.input.shape[2], letterbox: card.input.letterbox, resize: card.input.resize };
+}
+
+export function sameSpec(a: ModelInputSpec, b: ModelInputSpec): boolean {
+  return a.width === b.width && a.height === b.height && a.letterbox === b.letterbox && a.resize === b.resize;
+}
+
+/** Whether `m` is the letterboxed image of a W×H frame for `spec` (right geometry, right size). */
+export function fitsModelInput(spec: ModelInputSpec, W: number, H: number, m: ModelFrame | undefined): m is ModelFrame {
+  if (!m || !sameSpec(spec, m.spec)) return false;
+  const box = letterboxForSpec(spec, W, H);
+  return m.width === box.newW && m.height === box.newH && m.data.length >= m.width * m.height * 3;
+}
+
 /** Canvas geometry for a frame of width W, height H (integer truncation as the recipes do). */
 export function letterboxFor(card: ModelCard, W: number, H: number): Letterbox {
-  const S_H = card.input.shape[2];
-  const S_W = card.input.shape[3];
-  if (card.input.letterbox === 'stretch') return { newW: S_W, newH: S_H, left: 0, top: 0, sx: W / S_W, sy: H / S_H };
-  if (card.input.letterbox === 'top-left') {
+  return letterboxForSpec(modelInputSpec(card), W, H);
+}
+
+export function letterboxForSpec(spec: ModelInputSpec, W: number, H: number): Letterbox {
+  const S_H = spec.height;
+  const S_W = spec.width;
+  if (spec.letterbox === 'stretch') return { newW: S_W, newH: S_H, left: 0, top: 0, sx: W / S_W, sy: H / S_H };
+  if (spec.letterbox === 'top-left') {
     // yolox_onnx.py: boxes_xyxy /= r
     const r = Math.min(S_H / H, S_W / W);
     return { newW: Math.trunc(W * r), newH: Math.trunc(H * r), left: 0, top: 0, sx: 1 / r, sy: 1 / r };
@@ -106,10 +126,14 @@ function taps(kind: 'bilinear' | 'area', src: number, dst: number): AxisTaps {
 export interface Preprocessed {
   tensor: Float32Array;
   box: Letterbox;
+  /** false: the frame (or its ready `model` frame) already had the letterbox size, nothing was resampled. */
+  resampled: boolean;
 }
 
 /**
  * Frame (packed RGB, 3 bytes per pixel) → NCHW float32 tensor in the card's colour order.
+ * A `frame.model` that fits the card (fitsModelInput) is used as the resized image: only
+ * normalising and de-interleaving remain; `frame.data` is then not read.
  * `out` may be passed to reuse a buffer of the right size.
  */
 export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): Preprocessed {
@@ -138,12 +162,19 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
     }
   }
 
+  const m = frame.model;
+  if (fitsModelInput(modelInputSpec(card), W, H, m)) {
+    // ffmpeg made the model frame in the same decode (camera/ffmpeg-args.ts): normalise and de-interleave only.
+    copyPlanes(tensor, m.data, m.width, m.height, box.top * S_W + box.left, S_W, plane, srcCh, mean, inv);
+    return { tensor, box, resampled: false };
+  }
   if (W === box.newW && H === box.newH) {
     // ffmpeg already scaled the frame to the model's size: no resampling, just normalise and
     // de-interleave (bit-identical to the filter path, whose weights are then 1 and 0).
     copyPlanes(tensor, data, W, H, box.top * S_W + box.left, S_W, plane, srcCh, mean, inv);
-    return { tensor, box };
+    return { tensor, box, resampled: false };
   }
+  if (data.length < W * H * 3) throw new RangeError(`frame data holds ${data.length} bytes, a ${W}×${H} RGB frame needs ${W * H * 3} (and its model frame does not fit the card)`);
   const kind = card.input.resize;
   const tx = taps(kind, W, box.newW);
   const ty = taps(kind, H, box.newH);
@@ -156,7 +187,7 @@ export function preprocess(card: ModelCard, frame: Frame, out?: Float32Array): P
     vpass(vrow, data, ty, dy, rowLen);
     hpass(tensor, vrow, tx, (dy + box.top) * S_W + box.left, plane, box.newW, srcCh[0], srcCh[1], srcCh[2], norm);
   }
-  return { tensor, box };
+  return { tensor, box, resampled: true };
 }
 
 /** Packed RGB → normalised planes through a 256-entry table per channel. */

@@ -3,6 +3,32 @@ export interface Frame {
   data: Uint8Array;
   width: number;
   height: number;
+  /**
+   * Optional: this frame already resized for a model (by ffmpeg, in the same decode). When it fits
+   * the detector's card, the detector uses it and resamples nothing; otherwise it is ignored.
+   */
+  model?: ModelFrame;
+}
+
+/** The input geometry of a model card: canvas size, letterbox placement, resampling. */
+export interface ModelInputSpec {
+  /** Canvas (tensor) width and height. */
+  width: number;
+  height: number;
+  letterbox: 'top-left' | 'center' | 'stretch';
+  /** `bilinear` = cv2.INTER_LINEAR, `area` = cv2.INTER_AREA. */
+  resize: 'bilinear' | 'area';
+}
+
+/**
+ * A frame resized to a model's letterbox size: the image inside the canvas (newW×newH of the
+ * letterbox of the full frame's width×height), packed RGB, without the padding.
+ */
+export interface ModelFrame {
+  data: Uint8Array;
+  width: number;
+  height: number;
+  spec: ModelInputSpec;
 }
 
 /** Box in original frame pixels: [x1, y1, x2, y2]. */
@@ -25,6 +51,8 @@ export interface DetectTimings {
 export interface DetectResult {
   detections: Detection[];
   timings: DetectTimings;
+  /** true when the detector resized the frame itself (no fitting `frame.model`); false when it only normalised. */
+  resampled?: boolean;
 }
 
 /** A candidate before NMS, box in model-input pixels. */
