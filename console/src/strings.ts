@@ -281,6 +281,13 @@ export const en = {
   'bikes.capacity': 'Docks in total',
   'bikes.renting': 'Renting / returning',
   'models.siteError': 'Error',
+  'models.canaryLegend': 'Canary',
+  'common.filters': 'Filters',
+  'bikes.availableShort': 'Bikes',
+  'bikes.docksShort': 'Docks',
+  'bikes.faultsShort': 'Faults',
+  'cam.seriesLine': '{rule} → {dir}',
+  'cam.seriesZone': '{rule} (in the zone)',
 } as const;
 
 export type StringKey = keyof typeof en;
@@ -562,6 +569,13 @@ export const zh: Record<StringKey, string> = {
   'bikes.capacity': '锁桩总数',
   'bikes.renting': '可借车 / 可还车',
   'models.siteError': '错误',
+  'models.canaryLegend': '灰度发布',
+  'common.filters': '筛选条件',
+  'bikes.availableShort': '可借',
+  'bikes.docksShort': '可还',
+  'bikes.faultsShort': '故障',
+  'cam.seriesLine': '计数线 {rule} → {dir}',
+  'cam.seriesZone': '区域 {rule}（区域内数量）',
 };
 
 /** zh-CN strings that are the same in English on purpose (names, standard codes). */

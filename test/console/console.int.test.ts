@@ -226,6 +226,7 @@ describe('operator console in Chromium', () => {
     const model = await pushBundle();
     const page = await signIn('ops');
     await page.goto('/#/models');
+    await page.click('[data-testid=rollout-form-open]'); // folded away until asked for
     const form = page.locator('[data-testid=rollout-form]');
     await form.waitFor();
     await page.selectOption('#ro-model', `${model.name}@${model.version}`);
@@ -265,7 +266,7 @@ describe('operator console in Chromium', () => {
       const p = await signIn(role);
       await p.goto('/#/models');
       await p.locator(`[data-testid=rollout][data-rollout="${id}"]`).waitFor();
-      expect(await p.locator('[data-testid=rollout-form], [data-testid=rollout-start]').count()).toBe(0);
+      expect(await p.locator('[data-testid=rollout-form-box], [data-testid=rollout-form], [data-testid=rollout-start]').count()).toBe(0);
       expect(await pageWrite(p, '/api/v1/rollouts', { name: model.name, version: model.version, sites: ['cam-a'] })).toMatchObject({ status: 403, body: { code: 'API_FORBIDDEN' } });
     }
   });
@@ -314,9 +315,10 @@ describe('operator console in Chromium', () => {
   it('on a phone (390×844) the alerts, sites, bikes and models pages do not overflow sideways; rows open their details by tap and by keyboard', async () => {
     for (const lang of ['en-US', 'zh-CN']) {
       const page = await signIn('ops', { viewport: SCREENS.phone, locale: lang });
-      for (const [url, ready] of [['/#/alerts', '[data-testid=alert-row]'], ['/#/sites', '[data-testid=site-row]'], ['/#/bikes', '[data-testid=bike-row]'], ['/#/models', '[data-testid=rollout-form]']]) {
+      for (const [url, ready] of [['/#/alerts', '[data-testid=alert-row]'], ['/#/sites', '[data-testid=site-row]'], ['/#/bikes', '[data-testid=bike-row]'], ['/#/models', '[data-testid=rollout-form-open]']]) {
         await page.goto(url);
         await page.waitForSelector(ready, { timeout: 10_000 });
+        if (url === '/#/models') { await page.click(ready); await page.waitForSelector('[data-testid=rollout-form]'); } // with the start form open
         await page.waitForTimeout(150);
         const { sw, iw } = await page.evaluate(() => ({ sw: document.scrollingElement!.scrollWidth, iw: window.innerWidth }));
         expect(sw, `${url} ${lang}: scrollWidth ${sw} > innerWidth ${iw}`).toBeLessThanOrEqual(iw);
@@ -339,10 +341,11 @@ describe('operator console in Chromium', () => {
     // keyboard: Escape closes and gives focus back to the row; Enter opens it again
     await page.keyboard.press('Escape');
     await expect.poll(() => details.count()).toBe(0);
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('site-open');
+    const focused = () => page.evaluate(() => document.activeElement?.getAttribute('data-testid'));
+    await expect.poll(focused, { timeout: 2000 }).toBe('site-open');
     await page.keyboard.press('Enter');
     await details.waitFor();
-    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('details-close');
+    await expect.poll(focused, { timeout: 2000 }).toBe('details-close');
     // the details sheet stays on the screen and its text is readable (contrast ≥ 4.5:1)
     const box = (await details.boundingBox())!;
     expect(box.x).toBeGreaterThanOrEqual(0);
@@ -415,6 +418,11 @@ describe('operator console in Chromium', () => {
           await page.waitForTimeout(250);
           await page.screenshot({ path: artifact(`${name}-${lang}-${size}.png`) });
           n++;
+          if (name === 'models') { // and the start form, open
+            await page.click('[data-testid=rollout-form-open]');
+            await page.waitForSelector('[data-testid=rollout-form]');
+            await page.screenshot({ path: artifact(`models-form-${lang}-${size}.png`), fullPage: true });
+          }
         }
         await ctx.close();
       }

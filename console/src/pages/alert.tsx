@@ -89,8 +89,8 @@ export function AlertPage(p: { id: number }) {
       <header class="page-head">
         <h1 id="h-alert">{t('alert.title', { id: a.id })} <Sev s={a.severity} /> <State s={a.state} /></h1>
         <p class="lead" data-testid="alert-message">{alertText(a).text}</p>
-        {alertText(a).structured && <details class="small muted"><summary>{t('alert.stored')}</summary><span data-testid="alert-stored">{a.message}</span></details>}
         <p class="muted">{header}</p>
+        {alertText(a).structured && <details class="small muted stored"><summary>{t('alert.stored')}</summary><span data-testid="alert-stored">{a.message}</span></details>}
       </header>
       <dl class="facts">
         <dt>{t('alert.raisedAt')}</dt><dd>{timeZ(a.firstTs, a.site)}</dd>

@@ -84,6 +84,17 @@ export function AlertsPage() {
   };
   const env = can('env');
   const phone = usePhone();
+  /** Filters set away from their defaults (the phone folds the filters away and says how many). */
+  const active = [f.state !== 'unresolved', f.severity !== 'all', !!f.site, !!f.rule, f.time !== 'all'].filter(Boolean).length;
+  const filters = (
+    <form class="filters" onSubmit={(e) => e.preventDefault()}>
+          <Select id="f-state" label={t('state.label')} value={f.state} onChange={set('state')} options={[['unresolved', t('state.unresolved')], ['open', t('state.open')], ['acknowledged', t('state.acknowledged')], ['resolved', t('state.resolved')], ['all', t('common.all')]]} />
+          <Select id="f-sev" label={t('sev.label')} value={f.severity} onChange={set('severity')} options={[['all', t('common.all')], ['critical', t('sev.critical')], ['warning', t('sev.warning')], ['info', t('sev.info')]]} />
+          <Field label={t('common.site')}><input id="f-site" value={f.site} onChange={(e) => set('site')((e.currentTarget as HTMLInputElement).value.trim())} placeholder="env-beijing" size={14} /></Field>
+          <Field label={t('alerts.rule')}><input id="f-rule" value={f.rule} onChange={(e) => set('rule')((e.currentTarget as HTMLInputElement).value.trim())} placeholder="pm25-1h" size={12} /></Field>
+          <Select id="f-time" label={t('time.label')} value={f.time} onChange={set('time')} options={[['all', t('time.all')], ['24h', t('time.24h')], ['7d', t('time.7d')], ['30d', t('time.30d')]]} />
+        </form>
+  );
   const toggle = (id: number) => setSel((s) => { const c = new Set(s); if (c.has(id)) c.delete(id); else c.add(id); return c; });
   return (
     <section class="page" aria-labelledby="h-alerts">
@@ -91,22 +102,18 @@ export function AlertsPage() {
         <h1 id="h-alerts">{t('alerts.title')}</h1>
         <p class="muted" data-testid="alert-total">{t('alerts.total', { n: num(total) })} · {zoneName(siteZone())}</p>
       </header>
-      <form class="filters" onSubmit={(e) => e.preventDefault()}>
-        <Select id="f-state" label={t('state.label')} value={f.state} onChange={set('state')} options={[['unresolved', t('state.unresolved')], ['open', t('state.open')], ['acknowledged', t('state.acknowledged')], ['resolved', t('state.resolved')], ['all', t('common.all')]]} />
-        <Select id="f-sev" label={t('sev.label')} value={f.severity} onChange={set('severity')} options={[['all', t('common.all')], ['critical', t('sev.critical')], ['warning', t('sev.warning')], ['info', t('sev.info')]]} />
-        <Field label={t('common.site')}><input id="f-site" value={f.site} onChange={(e) => set('site')((e.currentTarget as HTMLInputElement).value.trim())} placeholder="env-beijing" size={14} /></Field>
-        <Field label={t('alerts.rule')}><input id="f-rule" value={f.rule} onChange={(e) => set('rule')((e.currentTarget as HTMLInputElement).value.trim())} placeholder="pm25-1h" size={12} /></Field>
-        <Select id="f-time" label={t('time.label')} value={f.time} onChange={set('time')} options={[['all', t('time.all')], ['24h', t('time.24h')], ['7d', t('time.7d')], ['30d', t('time.30d')]]} />
-        {env && <div class="bulk">
+      <div class="toolbar">
+      {phone ? <details class="filters-box" data-testid="alert-filters"><summary>{t('common.filters')}{active ? ` (${active})` : ''}</summary>{filters}</details> : filters}
+      {env && <div class="bulk">
           <span class="muted">{t('alerts.selected', { n: sel.size })}</span>
           <button type="button" onClick={() => setSel(new Set(items.filter((a) => a.state === 'open').slice(0, 1000).map((a) => a.id)))}>{t('alerts.selectAll')}</button>
           <button type="button" class="primary" disabled={!sel.size} onClick={bulk} data-testid="bulk-ack">{t('alerts.bulkAck')}</button>
-        </div>}
-      </form>
+      </div>}
+      </div>
       {msg && <p class="notice" role="status">{msg}</p>}
       <Err e={err} />
       {!items.length && !err ? <p class="empty">{t('alerts.none')}</p> : (
-        <VirtualList label={t('alerts.title')} items={items} total={total} rowHeight={phone ? 92 : 58} height={phone ? 'calc(100vh - 120px)' : 'calc(100vh - 230px)'} onNearEnd={more}
+        <VirtualList label={t('alerts.title')} items={items} total={total} rowHeight={phone ? 100 : 58} height={phone ? 'calc(100vh - 120px)' : 'calc(100vh - 230px)'} onNearEnd={more}
           render={(a) => (
             <div class={`alert-row state-${a.state}`} data-testid="alert-row" data-alert-id={a.id}>
               {env && <input type="checkbox" class="alert-cb" aria-label={`${t('alerts.select')} ${a.id}`} checked={sel.has(a.id)} disabled={a.state !== 'open'} onChange={() => toggle(a.id)} />}

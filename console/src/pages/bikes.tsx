@@ -66,7 +66,7 @@ export function BikesPage() {
       </form>
       {!status.length ? <p class="empty">{t('bikes.none')}</p> : (
         <VirtualList label={t('bikes.title')} items={rows} rowHeight={phone ? 52 : 44} height={phone ? 'calc(100vh - 120px)' : 'calc(100vh - 330px)'}
-          header={<div class="thead bike-row" role="row"><span>{t('bikes.station')}</span><span class="n">{t('bikes.available')}</span><span class="n">{t('bikes.docks')}</span><span class="n">{t('bikes.docksDisabled')}</span><span class="hide-phone">{t('bikes.reported')}</span></div>}
+          header={<div class="thead bike-row" role="row"><span>{t('bikes.station')}</span><span class="n" title={t('bikes.available')}>{phone ? t('bikes.availableShort') : t('bikes.available')}</span><span class="n" title={t('bikes.docks')}>{phone ? t('bikes.docksShort') : t('bikes.docks')}</span><span class="n" title={t('bikes.docksDisabled')}>{phone ? t('bikes.faultsShort') : t('bikes.docksDisabled')}</span><span class="hide-phone">{t('bikes.reported')}</span></div>}
           render={(s) => (
             <div class="bike-row" data-testid="bike-row" data-station={s.station_id}>
               <button type="button" class="name row-open" aria-label={t('common.showDetails', { name: info.get(s.station_id)?.name ?? s.station_id })} aria-expanded={open === s.station_id} onClick={() => setOpen(open === s.station_id ? undefined : s.station_id)} data-testid="bike-open">

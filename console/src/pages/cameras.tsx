@@ -4,7 +4,7 @@ import { t, tk, time, num, zoneName, siteZone } from '../i18n.ts';
 import { onLive } from '../live.ts';
 import { useStore } from '../store.ts';
 import { Chart } from '../ui/chart.tsx';
-import { Err } from '../ui/bits.tsx';
+import { Err, usePhone } from '../ui/bits.tsx';
 
 interface CamEvent { id: string; site: string; type: string; source: string; phase: string; ts: number; received: number; data: Record<string, unknown>; snapshots: Array<{ role: string; sha256: string }> }
 type Pt = [number, number];
@@ -59,6 +59,11 @@ const mid = (pts: Pt[]): Pt => [pts.reduce((n, p) => n + p[0], 0) / pts.length, 
  */
 function Frame(p: { cam: Cam; counts: Record<string, number> }) {
   const [aspect, setAspect] = useState(9 / 16);
+  const phone = usePhone();
+  // labels in viewBox units: larger on a phone, where the frame is drawn small
+  const fs = phone ? 40 : 30;
+  /** A label's x, so that it stays inside the frame (centred on x where there is room). */
+  const fit = (x: number, text: string) => { const half = (text.length * fs * 0.56) / 2 + 8; return Math.round(Math.max(half, Math.min(W - half, x))); };
   const H = Math.round(W * aspect);
   const c = p.cam;
   const n = (k: string) => (p.counts[k] !== undefined ? num(p.counts[k]) : '—');
@@ -80,7 +85,7 @@ function Frame(p: { cam: Cam; counts: Record<string, number> }) {
                   <title>{t('cam.lineTitle', { rule: r.id })}</title>
                   <line x1={x1} y1={y1} x2={x2} y2={y2} stroke={LINE} stroke-width={6} stroke-linecap="round" />
                   <circle cx={x1} cy={y1} r={9} fill={LINE} /><circle cx={x2} cy={y2} r={9} fill={LINE} />
-                  <text x={Math.min(lx + 12, W - 8)} y={Math.max(ly, 36)} class="ov-label" text-anchor={lx > W * 0.6 ? 'end' : 'start'} data-testid="overlay-label">{label}</text>
+                  <text x={fit(lx, label)} y={Math.max(Math.min(y1, y2) - fs * 0.6, fs + 4)} class="ov-label" font-size={fs} stroke-width={fs / 4.5} text-anchor="middle" data-testid="overlay-label">{label}</text>
                 </g>
               );
             }
@@ -90,7 +95,7 @@ function Frame(p: { cam: Cam; counts: Record<string, number> }) {
               <g key={r.id} data-testid="overlay-zone" data-rule={r.id}>
                 <title>{t('cam.zoneTitle', { rule: r.id, type: tk('ctype', r.type) })}</title>
                 <polygon points={pts} fill={`${ZONE}33`} stroke={ZONE} stroke-width={4} />
-                <text x={lx} y={ly} class="ov-label" text-anchor="middle" data-testid="overlay-label">{t('cam.zoneLabel', { rule: r.id, n: n(`zone_${r.id}`) })}</text>
+                <text x={fit(lx, t('cam.zoneLabel', { rule: r.id, n: n(`zone_${r.id}`) }))} y={ly} class="ov-label" font-size={fs} stroke-width={fs / 4.5} text-anchor="middle" data-testid="overlay-label">{t('cam.zoneLabel', { rule: r.id, n: n(`zone_${r.id}`) })}</text>
               </g>
             );
           })}
@@ -105,6 +110,15 @@ function Frame(p: { cam: Cam; counts: Record<string, number> }) {
   );
 }
 
+/** A camera_stats column as staff read it: the frame rate, a line's direction, a zone's count. */
+function seriesLabel(col: string, rules: Geometry[]): string {
+  if (col === 'fps_out') return t('cam.fps');
+  if (col.startsWith('zone_')) return t('cam.seriesZone', { rule: col.slice(5) });
+  const known = rules.find((r) => r.type === 'line' && col.startsWith(`line_${r.id}_`));
+  const m = known ? [col, known.id, col.slice(`line_${known.id}_`.length)] : /^line_(.+)_([^_]+)$/.exec(col);
+  return m ? t('cam.seriesLine', { rule: m[1], dir: m[2] }) : col;
+}
+
 function CameraCard(p: { cam: Cam; evs: CamEvent[] }) {
   const c = p.cam;
   const fields = [...new Set([...ruleFields(c.rules), ...eventFields(p.evs)])];
@@ -115,7 +129,7 @@ function CameraCard(p: { cam: Cam; evs: CamEvent[] }) {
       <h2>{t('cam.camera')} {c.camera} <span class="muted small">{c.site}</span> {c.online !== undefined && <span class={`badge ${c.online ? 'ok' : 'bad'}`}>{c.online ? t('sites.online') : t('sites.offline')}</span>}</h2>
       <Frame cam={c} counts={counts} />
       {s && s.values.length > 0 && <Chart title={`${c.camera} ${t('cam.counts')}`} site={c.site} times={s.values.map((v) => Number(v[0]))} height={180}
-        lines={s.columns.slice(1).map((col, i) => ({ label: col === 'fps_out' ? t('cam.fps') : col, values: s.values.map((v) => (typeof v[i + 1] === 'number' ? (v[i + 1] as number) : null)), color: COLORS[i % COLORS.length] }))} />}
+        lines={s.columns.slice(1).map((col, i) => ({ label: seriesLabel(col, c.rules), values: s.values.map((v) => (typeof v[i + 1] === 'number' ? (v[i + 1] as number) : null)), color: COLORS[i % COLORS.length] }))} />}
     </article>
   );
 }

@@ -66,7 +66,7 @@ function StartRollout(p: { bundles: Bundle[]; onStarted: (id: string) => void })
   const ready = !!model && (mode === 'sites' ? sites.size > 0 : /^[a-z0-9*-]{1,64}$/.test(glob.trim()));
   return (
     <form class="card start-rollout" onSubmit={submit} aria-labelledby="h-start" data-testid="rollout-form">
-      <h2 id="h-start">{t('models.start')}</h2>
+      <h2 id="h-start" class="sr-only">{t('models.start')}</h2>
       <div class="filters">
         <Field label={t('models.name')}>
           <select id="ro-model" value={model} onChange={(e) => setModel((e.currentTarget as HTMLSelectElement).value)} required>
@@ -92,7 +92,7 @@ function StartRollout(p: { bundles: Bundle[]; onStarted: (id: string) => void })
         )}
       </fieldset>
       <fieldset>
-        <legend>{t('models.canary')}</legend>
+        <legend>{t('models.canaryLegend')}</legend>
         <div class="filters">
           <Field label={t('models.canaryPercent')}><input id="ro-canary-percent" type="number" min="0" max="100" step="any" value={percent} onInput={(e) => setPercent((e.currentTarget as HTMLInputElement).value)} /></Field>
           <Field label={t('models.canarySites')}><input id="ro-canary-sites" value={canarySites} onInput={(e) => setCanarySites((e.currentTarget as HTMLInputElement).value)} /></Field>
@@ -139,7 +139,12 @@ export function ModelsPage() {
     <section class="page" aria-labelledby="h-models">
       <header class="page-head"><h1 id="h-models">{t('models.title')}</h1></header>
       <Err e={err} />
-      {ops && bundles && bundles.length > 0 && <StartRollout bundles={bundles} onStarted={(id) => { setStarted(id); void load(); }} />}
+      {ops && bundles && bundles.length > 0 && (
+        <details class="start-box" data-testid="rollout-form-box">
+          <summary data-testid="rollout-form-open">{t('models.start')}…</summary>
+          <StartRollout bundles={bundles} onStarted={(id) => { setStarted(id); void load(); }} />
+        </details>
+      )}
       {started && <p class="notice" role="status" data-testid="rollout-started" data-rollout={started}>{t('models.started')} <a href={`#/models`} onClick={(e) => { e.preventDefault(); document.querySelector(`[data-rollout="${started}"]`)?.scrollIntoView(); }}>{t('models.show')}</a></p>}
       <h2>{t('models.rollouts')}</h2>
       {!rollouts.length && <p class="empty">{t('models.noRollouts')}</p>}

@@ -58,7 +58,7 @@ export function SitesPage() {
       <header class="page-head"><h1 id="h-sites">{t('sites.title')}</h1><p class="muted" data-testid="site-counts">{t('sites.counts', { online: num(page.online), offline: num(page.offline) })} · {zoneName(siteZone())}</p></header>
       <div class="sites-layout">
         <div class="map-wrap">
-          <SiteMap label={t('sites.map')} points={points} onPick={pick} height={260} />
+          <SiteMap label={t('sites.map')} points={points} onPick={pick} height={phone ? 170 : 260} />
           {page.total > points.length && <p class="muted small">{t('sites.noLocation', { n: page.total - points.length })}</p>}
         </div>
         <div class="table-wrap">

@@ -1,5 +1,5 @@
 import { Fragment, type ComponentChildren } from 'preact';
-import { useEffect, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { t, tk } from '../i18n.ts';
 
 export function Sev(p: { s: string }) { return <span class={`badge sev-${p.s}`}>{tk('sev', p.s)}</span>; }
@@ -41,7 +41,7 @@ export function usePhone(): boolean {
  */
 export function Details(p: { title: string; rows: Array<[string, ComponentChildren]>; onClose: () => void; testid: string }) {
   const close = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
+  useLayoutEffect(() => {
     const back = document.activeElement as HTMLElement | null;
     close.current?.focus();
     const key = (e: KeyboardEvent) => { if (e.key === 'Escape') p.onClose(); };

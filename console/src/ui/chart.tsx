@@ -61,6 +61,9 @@ export function Chart(p: ChartProps) {
             c.fillText(l.label, u.bbox.left + u.bbox.width - 6 * devicePixelRatio, y - 4 * devicePixelRatio);
           }
           const ys = u.data[1] as Array<number | null>;
+          // a flagged point's label is written only where it does not run into the previous one
+          // (neighbouring flagged hours: the ring marks each, the label the first of the run)
+          let labelEnd = -Infinity;
           for (const m of p.marks ?? []) {
             const v = ys?.[m.i];
             if (v === null || v === undefined) continue;
@@ -68,7 +71,12 @@ export function Chart(p: ChartProps) {
             c.strokeStyle = '#f0883e'; c.lineWidth = 2 * devicePixelRatio;
             c.beginPath(); c.arc(x, y, 5 * devicePixelRatio, 0, Math.PI * 2); c.stroke();
             c.fillStyle = '#f0883e'; c.font = `bold ${11 * devicePixelRatio}px sans-serif`; c.textAlign = 'left'; c.textBaseline = 'bottom';
-            c.fillText(m.label, x + 6 * devicePixelRatio, y - 6 * devicePixelRatio);
+            const lx = x + 6 * devicePixelRatio;
+            if (lx < labelEnd) continue;
+            const w = c.measureText(m.label).width;
+            const fx = Math.min(lx, u.bbox.left + u.bbox.width - w); // inside the plot on the right
+            c.fillText(m.label, fx, y - 11 * devicePixelRatio);
+            labelEnd = fx + w + 4 * devicePixelRatio;
           }
           c.restore();
         }],
