@@ -113,7 +113,9 @@ async function byHand(influx: InfluxPeer): Promise<number> {
   const pid = mosq.proc?.pid;
   const m0 = procCpuSec(pid);
   await publishAll(mosq.url, 'ce/v1/bench-site/telemetry', payloads);
+  const published = performance.now() - t;
   await waitCount(influx, 'byhand', N);
+  if (process.env.BENCH_INGEST_DEBUG) console.log(`  (by hand: all PUBACKed after ${published.toFixed(0)} ms, all in InfluxDB after ${(performance.now() - t).toFixed(0)} ms)`);
   const secs = (performance.now() - t) / 1000;
   const cpu = process.cpuUsage(cpu0);
   const mosquittoSec = procCpuSec(pid) - m0;
@@ -140,7 +142,9 @@ async function cityedgeIngest(influx: InfluxPeer, durability: 'process' | 'power
   const t = performance.now();
   const cpu0 = process.cpuUsage();
   await publishAll(`mqtt://127.0.0.1:${cloud.mqttPort}`, 'ce/v1/bench-site/telemetry', payloads, { username: 'bench-site', password: 'bench-password-9' });
+  const published = performance.now() - t;
   await waitCount(influx, 'ingest', N);
+  if (process.env.BENCH_INGEST_DEBUG) console.log(`  (ingest: all PUBACKed after ${published.toFixed(0)} ms, all in InfluxDB after ${(performance.now() - t).toFixed(0)} ms; group commits ${cloud.ctx.ingest.groups.commits} for ${cloud.ctx.ingest.groups.messages} messages)`);
   const secs = (performance.now() - t) / 1000;
   const cpu = process.cpuUsage(cpu0);
   if (durability === 'process') lastCpu.ours = { cpuSec: (cpu.user + cpu.system) / 1e6, wallSec: secs };

@@ -48,7 +48,7 @@ export const CloudConfigSchema = Type.Object({
     maxFutureMs: Type.Integer({ minimum: 0, default: 5 * 60_000 }),
     writeBatch: Type.Integer({ minimum: 1, maximum: 50_000, default: 5000 }),
     lingerMs: Type.Integer({ minimum: 0, maximum: 10_000, default: 20 }),
-    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 32 })], { default: 'auto', description: 'worker threads that parse and validate telemetry messages and make their InfluxDB lines off the thread that speaks MQTT (auto: one per core beside it, 1-4; 0: none)' }),
+    workers: Type.Union([Type.Literal('auto'), Type.Integer({ minimum: 0, maximum: 32 })], { default: 'auto', description: 'worker threads that parse and validate telemetry messages and make their InfluxDB lines off the thread that speaks MQTT (auto: one per core beside it, 2-4; 0: none)' }),
     durability: Type.Union([Type.Literal('process'), Type.Literal('power')], { default: 'process', description: 'process: a PUBACK follows a commit that survives kill -9 (WAL, synchronous=NORMAL); power: it also survives power loss (synchronous=FULL, fsync at every commit)' }),
     spoolCap: Type.Object({
       bytes: Type.Union([Type.String({ pattern: '^\\s*[0-9.]+\\s*([KkMmGgTt]i?[Bb]|[Bb])?\\s*$' }), Type.Integer({ minimum: 0 })], { default: '2GiB', description: 'spooled payload bytes (512MiB, 2GB or a number; 0 = unbounded) at which new messages are refused, not acknowledged' }),

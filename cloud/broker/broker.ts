@@ -26,6 +26,16 @@ export interface BrokerOptions {
 type SiteClient = Client & { site?: string };
 
 /**
+ * How much a connection's socket buffers while its publishes are being admitted. aedes reads a
+ * client's socket again only after every publish of the last read was authorized — here: spooled
+ * and committed — so with the default 16 KiB at most one batch message (up to 256 KiB) is taken
+ * at a time per site, each waiting for its own commit. With 1 MiB the publishes a site has in
+ * flight arrive together, are prepared in parallel and share a group commit. Memory: up to this
+ * much per connection that sends faster than ingest takes it.
+ */
+const SOCKET_BUFFER_BYTES = 1024 * 1024;
+
+/**
  * The client-id rule: a site's MQTT client id is exactly its site id (= its username), so one
  * site can never present — and take over — another site's session. The edge's uplink sends it;
  * the shipped mosquitto config gets the same effect with `use_username_as_clientid true`.
@@ -146,8 +156,8 @@ export class EmbeddedBroker {
     const { tlsCert, tlsKey } = this.opts;
     if (!!tlsCert !== !!tlsKey) throw new CodedError('BROKER_TLS_CONFIG', 'broker TLS needs both tlsCert and tlsKey');
     this.server = tlsCert && tlsKey
-      ? tls.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, this.aedes.handle)
-      : net.createServer(this.aedes.handle);
+      ? tls.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey), highWaterMark: SOCKET_BUFFER_BYTES }, this.aedes.handle)
+      : net.createServer({ highWaterMark: SOCKET_BUFFER_BYTES }, this.aedes.handle);
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', (err) => reject(new CodedError('BROKER_LISTEN', `cannot listen on ${this.opts.host}:${this.opts.port}: ${err.message}`)));
       this.server!.listen(this.opts.port, this.opts.host, () => resolve());

@@ -39,7 +39,7 @@ export interface IngestOptions {
   spoolCap?: { bytes?: number | string; items?: number; holdMs?: number };
   /**
    * Worker threads that prepare telemetry messages for `admit` (parse, validate, InfluxDB line;
-   * prepare.ts) off the thread that speaks MQTT. `auto` = one per core beside it (1–4);
+   * prepare.ts) off the thread that speaks MQTT. `auto` = one per core beside it (2–4);
    * 0 or absent = all on the main thread. Either way `admit` group-commits: the messages that are
    * ready in one turn of the event loop share one spool transaction, each acknowledged after it.
    */

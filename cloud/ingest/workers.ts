@@ -4,9 +4,13 @@ import type { Logger } from '../../lib/log.ts';
 import type { Prepared, PrepareLimits } from './prepare.ts';
 import type { PrepareJob } from './prepare-worker.ts';
 
-/** `ingest.workers: auto`: one per core beside the main thread, at least 1, at most 4. */
+/**
+ * `ingest.workers: auto`: one per core beside the main thread, at least 2, at most 4. Preparing
+ * is most of ingest's CPU (JSON, validation, line protocol: ~60 %), so one worker would be the
+ * bottleneck even where the main thread has time left; two keep up with it on two cores.
+ */
 export function autoWorkers(): number {
-  return Math.max(1, Math.min(4, (os.availableParallelism?.() ?? os.cpus().length) - 1));
+  return Math.max(2, Math.min(4, (os.availableParallelism?.() ?? os.cpus().length) - 1));
 }
 
 interface Slot { worker: Worker; pending: Map<number, (p: Prepared) => void>; dead: boolean }
