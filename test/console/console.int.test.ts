@@ -368,7 +368,7 @@ describe('operator console in Chromium', () => {
     await page.goto('/#/models');
     const cell = page.locator('[data-testid=rollout-site] td').first();
     await cell.waitFor();
-    expect(await cell.evaluate((el) => getComputedStyle(el, '::before').content)).toBe('"Sites"');
+    expect(await cell.evaluate((el) => getComputedStyle(el, '::before').content)).toBe('"Site"');
   });
 
   it('an alert reads in the reader\'s language from its fields (zh-CN and en), whatever language the edge wrote; an unknown rule type shows the stored message', async () => {

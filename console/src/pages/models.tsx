@@ -159,7 +159,7 @@ export function ModelsPage() {
           {r.reason && <p class="muted small">{t('models.reason')}: {r.reason}</p>}
           <table class="grid stack">
             <thead><tr><th>{t('models.sites')}</th><th>{t('models.state')}</th><th>{t('models.siteError')}</th></tr></thead>
-            <tbody>{(r.sites ?? []).map((s) => <tr key={s.site} data-testid="rollout-site" data-site={s.site}><td data-label={t('models.sites')}>{s.site}{s.stage === 'canary' && <> <span class="badge" data-testid="rollout-site-canary">{t('models.canary')}</span></>}</td><td data-label={t('models.state')}><span class={`badge ss-${s.state}`} data-testid="rollout-site-state">{tk('ss', s.state)}</span></td><td class="muted small" data-label={t('models.siteError')}>{s.error ?? ''}</td></tr>)}</tbody>
+            <tbody>{(r.sites ?? []).map((s) => <tr key={s.site} data-testid="rollout-site" data-site={s.site}><td data-label={t('common.site')}><span>{s.site}{s.stage === 'canary' && <> <span class="badge" data-testid="rollout-site-canary">{t('models.canary')}</span></>}</span></td><td data-label={t('models.state')}><span class={`badge ss-${s.state}`} data-testid="rollout-site-state">{tk('ss', s.state)}</span></td><td class="muted small" data-label={t('models.siteError')}>{s.error ?? ''}</td></tr>)}</tbody>
           </table>
         </article>
       ))}
