@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   bikes: () => import('./bikes.ts'),
   'env-alerts': () => import('./env-alerts.ts'),
   vision: () => import('./vision.ts'),
+  cameras: () => import('./cameras.ts'),
   rollout: () => import('./rollout.ts'),
   console: () => import('./console.ts'),
   confirm: () => import('./confirm.ts'),

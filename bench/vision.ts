@@ -5,8 +5,10 @@
  *     same threads, same input, interleaved in one run. Goal p50 ≤ 1.15× bare.
  *  2. frame intake: CameraStream (fluent-ffmpeg + pipe + frame assembler) vs standalone ffmpeg
  *     decoding + scaling the same file to raw frames (written to /dev/null). Goal ≥ 0.9×.
- *  3. capacity: cameras at 5 fps (realtime file replay) with YOLOX-nano, one worker per camera,
- *     added until frames drop; CPU (node + ffmpeg) and memory per camera.
+ *  3. capacity: cameras at 5 fps (realtime file replay) with YOLOX-nano, one worker per camera
+ *     and no motion gating (the layout before the shared detector: `detector.shared: false`,
+ *     `motion.enabled: false`), added until frames drop; CPU (node + ffmpeg) and memory per camera.
+ *     The shared detector with motion gating is measured by bench/cameras.ts.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -108,7 +110,7 @@ async function capacity(steps = [1, 2, 4, 6, 8, 10, 12, 14, 16], seconds = 8) {
   let sustained = 0;
   for (const n of steps) {
     const rss0 = process.memoryUsage().rss;
-    const cams = Array.from({ length: n }, (_, i) => new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `c${i}`, url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600 }, 'bench')));
+    const cams = Array.from({ length: n }, (_, i) => new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `c${i}`, url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600, detector: { shared: false }, motion: { enabled: false } }, 'bench')));
     for (const c of cams) await c.start(memoryContext({ keep: () => false }));
     await new Promise((r) => setTimeout(r, 2000)); // warm-up
     const s0 = cams.map((c) => ({ in: c.stats.framesIn, drop: c.stats.dropped, ff: procStat(c.ffmpegPid ?? -1)?.cpuMs ?? 0 }));

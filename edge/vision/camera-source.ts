@@ -1,10 +1,16 @@
 /**
- * The `camera` edge source: camera stream → detector (worker thread) → tracker → rules →
- * events (+ snapshots) and per-camera statistics into the outbox.
+ * The `camera` edge source: camera stream → motion gate → shared detector (worker threads, one
+ * pool per model per process) → tracker → rules → events (+ snapshots) and per-camera statistics
+ * into the outbox.
  *
- * Overload policy: one frame in inference, at most one waiting (the newest); a newer frame
- * replaces the waiting one and counts as dropped. A non-realtime file replay uses backpressure
- * instead (ffmpeg's stdout is paused while inference is busy), so nothing is dropped.
+ * Motion gate (motion/gate.ts): a frame goes to the detector only when something moves, tracks are
+ * alive and not stationary, the motion detector calibrates, or the periodic full-frame check is
+ * due; a skipped frame feeds the rules the last tracks (nothing moved, so they are where they were).
+ *
+ * Overload policy: one frame in inference, at most one waiting (the newest) in this camera's lane
+ * of the shared detector; a newer frame replaces the waiting one and counts as dropped. Lanes are
+ * served round-robin, so one camera cannot starve another. A non-realtime file replay uses
+ * backpressure instead (ffmpeg's stdout is paused while inference is busy), so nothing is dropped.
  */
 import path from 'node:path';
 import { loadManifest } from '../../models/card.ts';
@@ -18,6 +24,8 @@ import type { CameraConfig } from '../sources/camera.ts';
 import { CameraStream, type TimedFrame } from './camera/camera-stream.ts';
 import { inferKind } from './camera/ffmpeg-args.ts';
 import { DetectorWorker } from './detector/detector-worker.ts';
+import { MotionGate } from './motion/gate.ts';
+import { defaultPoolSize, joinDetector, type DetectBackend, type DetectorLane, type LaneDone } from './shared-detector.ts';
 import { ByteTracker, type Track } from './tracker/byte-tracker.ts';
 import { RulesEngine, type RuleEvent } from './rules/engine.ts';
 import { makeSnapshot } from './snapshot/snapshot.ts';
@@ -26,9 +34,24 @@ import { makeSnapshot } from './snapshot/snapshot.ts';
 export interface CameraStats {
   framesIn: number;
   framesInferred: number;
+  /** Frames displaced from the detector queue by a newer one (overload). */
   dropped: number;
+  /** Frames the motion gate did not send to the detector (nothing moving, no active track). */
+  skippedMotion: number;
+  /** Frames over this camera's `detector.inferFps` budget. */
+  overBudget: number;
+  /** session.run time (ms, moving average; the worker's own measure). */
   inferMsAvg: number;
   inferMsLast: number;
+  /** Pre-processing (letterbox, normalise) and decoding + NMS in the worker (ms, moving averages). */
+  preMsAvg: number;
+  postMsAvg: number;
+  /** Frame queued → taken by a worker (ms, moving average): time spent behind other cameras. */
+  waitMsAvg: number;
+  /** Frame queued → detections back (ms, moving average). */
+  latencyMsAvg: number;
+  /** Motion detection per frame (ms, moving average). */
+  motionMsAvg: number;
   snapshots: number;
   snapshotErrors: number;
   events: number;
@@ -39,18 +62,21 @@ export class CameraSource implements Source {
   private ctx!: SourceContext;
   private log!: Logger;
   private stream: CameraStream | undefined;
-  private detector: Pick<DetectorWorker, 'detect' | 'close'> | undefined;
+  /** This camera's lane of the shared detector (one frame waiting at most, one in flight). */
+  private lane: DetectorLane<TimedFrame> | undefined;
   private tracker: ByteTracker;
   readonly rules: RulesEngine;
-  private waiting: TimedFrame | undefined;
+  readonly gate: MotionGate;
   /** Backpressure (non-realtime file) mode: frames read before the stream paused. */
   private readonly replayQueue: TimedFrame[] = [];
-  private busy = false;
   private statsTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private offlineKey: string | undefined;
-  private win = { in: 0, out: 0, inferMs: 0, dropped: 0, since: Date.now() };
-  readonly stats: CameraStats = { framesIn: 0, framesInferred: 0, dropped: 0, inferMsAvg: 0, inferMsLast: 0, snapshots: 0, snapshotErrors: 0, events: 0 };
+  private win = { in: 0, out: 0, inferMs: 0, waitMs: 0, totalMs: 0, dropped: 0, skipped: 0, overBudget: 0, since: Date.now() };
+  readonly stats: CameraStats = {
+    framesIn: 0, framesInferred: 0, dropped: 0, skippedMotion: 0, overBudget: 0, inferMsAvg: 0, inferMsLast: 0, preMsAvg: 0, postMsAvg: 0, waitMsAvg: 0, latencyMsAvg: 0, motionMsAvg: 0,
+    snapshots: 0, snapshotErrors: 0, events: 0,
+  };
   /** Tracks of the last inferred frame (for tests / status). */
   lastTracks: Track[] = [];
   /** Called after each inferred frame (tests, annotated previews). */
@@ -69,6 +95,11 @@ export class CameraSource implements Source {
     this.tracker = new ByteTracker(config.tracker);
     this.rules = new RulesEngine(config.id, config.rules);
     this.geometry = validateCameraRules(rulesGeometry(config.rules));
+    this.gate = new MotionGate(config.motion, config.id);
+  }
+
+  private get busy(): boolean {
+    return this.lane?.busy ?? false;
   }
 
   private get backpressure(): boolean {
@@ -80,14 +111,28 @@ export class CameraSource implements Source {
     this.log = ctx.log;
     const c = this.config;
     try {
+      // One pool of sessions per model per process (shared-detector.ts); the key is what makes two
+      // sessions interchangeable: the card, its weights, threads and the score floor.
+      let key: string;
+      let startBackend: () => Promise<DetectBackend>;
+      let size: number;
       if (c.modelSlot) {
         const slot = (await import('../models/slot.ts')).modelSlot(ctx.site, c.modelSlot);
-        this.detector = { detect: (f) => slot.detect(f), close: async () => {} };
+        key = `slot:${ctx.site}/${c.modelSlot}`; // the slot's model runtime is one worker
+        startBackend = async () => ({ detect: (f) => slot.detect(f), close: async () => {} });
+        size = 1;
+      } else {
+        const manifestFile = c.manifest ? path.resolve(ctx.configDir, c.manifest) : undefined;
+        const modelsDir = c.modelsDir ? path.resolve(ctx.configDir, c.modelsDir) : undefined;
+        const model = /[/\\]|\.json$/.test(c.model) ? path.resolve(ctx.configDir, c.model) : c.model;
+        const opts = { threads: c.threads, scoreThreshold: c.scoreThreshold, manifest: manifestFile ? loadManifest(manifestFile) : undefined, modelsDir };
+        key = JSON.stringify({ model, modelsDir, manifest: manifestFile, threads: c.threads, score: c.scoreThreshold });
+        if (!c.detector.shared) key += `#own:${this.id}:${++ownPools}`;
+        startBackend = () => DetectorWorker.start(model, opts);
+        size = c.detector.shared ? (c.detector.workers ?? defaultPoolSize()) : 1;
       }
-      const manifest = c.manifest ? loadManifest(path.resolve(ctx.configDir, c.manifest)) : undefined;
-      const modelsDir = c.modelsDir ? path.resolve(ctx.configDir, c.modelsDir) : undefined;
-      const model = /[/\\]|\.json$/.test(c.model) ? path.resolve(ctx.configDir, c.model) : c.model;
-      this.detector ??= await DetectorWorker.start(model, { threads: c.threads, scoreThreshold: c.scoreThreshold, manifest, modelsDir });
+      this.lane = await joinDetector<TimedFrame>(key, startBackend, { size, log: this.log }, { id: this.id, inferFps: c.detector.inferFps });
+      this.lane.onDone = (d) => this.onDone(d);
     } catch (err) {
       const e = isCoded(err) ? err : new CodedError('MODEL_LOAD_FAILED', errMessage(err));
       this.emitEvent('camera.offline', 'start', `${this.id}:model`, { code: e.code, message: e.message });
@@ -108,7 +153,7 @@ export class CameraSource implements Source {
       this.emitEvent('camera.offline', 'end', this.offlineKey, {});
       this.offlineKey = undefined;
     });
-    this.stream.on('end', () => { this.streamEnded = true; if (!this.busy) this.endResolve(); });
+    this.stream.on('end', () => { this.streamEnded = true; this.checkEnded(); });
     this.stream.start();
     this.statsTimer = setInterval(() => this.emitStats(), c.statsIntervalS * 1000);
     this.statsTimer.unref();
@@ -117,52 +162,88 @@ export class CameraSource implements Source {
   private onFrame(f: TimedFrame): void {
     this.stats.framesIn++;
     this.win.in++;
-    if (!this.busy) { void this.infer(f); return; }
-    if (this.backpressure) {
+    if (this.backpressure && (this.busy || this.replayQueue.length)) {
       // One chunk from ffmpeg can hold several frames, so more than one may arrive after the
       // pause: keep them all (a replay must not lose a frame); the queue is at most one chunk.
       this.replayQueue.push(f);
       this.stream?.pause();
       return;
     }
-    if (this.waiting) { this.stats.dropped++; this.win.dropped++; this.stream?.recycle(this.waiting); }
-    this.waiting = f; // bounded queue of 1: the newest waits
+    this.handle(f);
   }
 
-  private async infer(f: TimedFrame): Promise<void> {
-    if (!this.detector || this.stopped) return;
-    this.busy = true;
-    let next: TimedFrame | undefined = f;
-    while (next && !this.stopped) {
-      const frame = next;
-      try {
-        const r = await this.detector.detect(frame);
-        this.stats.framesInferred++;
-        this.win.out++;
-        this.win.inferMs += r.timings.inferMs;
-        this.stats.inferMsLast = r.timings.inferMs;
-        this.stats.inferMsAvg = this.stats.inferMsAvg ? 0.9 * this.stats.inferMsAvg + 0.1 * r.timings.inferMs : r.timings.inferMs;
-        const tracks = this.tracker.update(r.detections, frame.ts);
-        this.lastTracks = tracks;
-        const events = this.rules.update(tracks, frame.ts, frame.width, frame.height);
-        let keep = false;
-        for (const ev of events) keep = this.publish(ev, frame, tracks) || keep;
-        this.onInferred?.(frame, tracks, events);
-        if (!keep && !this.onInferred) this.stream?.recycle(frame); // no snapshot holds it
-      } catch (err) {
-        if (this.stopped) break;
-        this.log.error({ code: isCoded(err) ? err.code : undefined }, `inference failed: ${errMessage(err)}`);
-      }
-      if (this.backpressure) {
-        next = this.replayQueue.shift();
-        if (!this.replayQueue.length) this.stream?.resume();
-      } else {
-        next = this.waiting;
-        this.waiting = undefined;
-      }
+  /** Gate one frame (every frame, in order: the motion background learns from each), then queue or skip it. */
+  private handle(f: TimedFrame): void {
+    if (this.stopped || !this.lane) return;
+    const d = this.gate.decide(f, f.ts);
+    if (d.motion) this.stats.motionMsAvg = ewma(this.stats.motionMsAvg, d.motion.ms);
+    if (!d.infer) { this.stats.skippedMotion++; this.win.skipped++; this.skip(f); return; }
+    const r = this.lane.offer(f);
+    if (!r.accepted) {
+      if (r.reason === 'budget') { this.stats.overBudget++; this.win.overBudget++; }
+      this.skip(f);
+      return;
     }
-    this.busy = false;
-    if (this.streamEnded) this.endResolve();
+    if (r.displaced) { this.stats.dropped++; this.win.dropped++; this.stream?.recycle(r.displaced); }
+  }
+
+  /**
+   * A frame not inferred: nothing moved (or over budget), so the last tracks stand where they were;
+   * the rules see them at this frame's time (dwell keeps counting). Only when no inference is
+   * pending, so the rules' clock never goes back.
+   */
+  private skip(f: TimedFrame): void {
+    if (!this.busy && this.lastTracks.length) {
+      const events = this.rules.update(this.lastTracks, f.ts, f.width, f.height);
+      if (this.emitRuleEvents(events, f, this.lastTracks)) return;
+    }
+    this.stream?.recycle(f);
+  }
+
+  private onDone(d: LaneDone<TimedFrame>): void {
+    const frame = d.frame;
+    if (this.stopped) return;
+    if (d.error || !d.result) {
+      this.log.error({ code: isCoded(d.error) ? d.error.code : undefined }, `inference failed: ${errMessage(d.error)}`);
+      this.stream?.recycle(frame);
+    } else {
+      const r = d.result;
+      this.stats.framesInferred++;
+      this.win.out++;
+      this.win.inferMs += r.timings.inferMs;
+      this.win.waitMs += d.waitMs;
+      this.win.totalMs += d.totalMs;
+      this.stats.inferMsLast = r.timings.inferMs;
+      this.stats.inferMsAvg = ewma(this.stats.inferMsAvg, r.timings.inferMs);
+      this.stats.preMsAvg = ewma(this.stats.preMsAvg, r.timings.preMs);
+      this.stats.postMsAvg = ewma(this.stats.postMsAvg, r.timings.postMs);
+      this.stats.waitMsAvg = ewma(this.stats.waitMsAvg, d.waitMs);
+      this.stats.latencyMsAvg = ewma(this.stats.latencyMsAvg, d.totalMs);
+      const tracks = this.tracker.update(r.detections, frame.ts);
+      this.lastTracks = tracks;
+      const live = this.tracker.live();
+      this.gate.inferred(frame.ts, live, this.tracker.size - live.length);
+      const events = this.rules.update(tracks, frame.ts, frame.width, frame.height);
+      const keep = this.emitRuleEvents(events, frame, tracks);
+      this.onInferred?.(frame, tracks, events);
+      if (!keep && !this.onInferred) this.stream?.recycle(frame); // no snapshot holds it
+    }
+    if (this.backpressure) {
+      while (this.replayQueue.length && !this.busy && !this.stopped) this.handle(this.replayQueue.shift()!);
+      if (!this.replayQueue.length) this.stream?.resume();
+    }
+    this.checkEnded();
+  }
+
+  /** Returns true when a snapshot (still being encoded) holds the frame. */
+  private emitRuleEvents(events: RuleEvent[], frame: TimedFrame, tracks: Track[]): boolean {
+    let keep = false;
+    for (const ev of events) keep = this.publish(ev, frame, tracks) || keep;
+    return keep;
+  }
+
+  private checkEnded(): void {
+    if (this.streamEnded && !this.busy && !this.replayQueue.length) this.endResolve();
   }
 
   private emitEvent(type: string, phase: 'start' | 'end' | 'instant', key: string, data: Record<string, unknown>, ts = Date.now()): Item | undefined {
@@ -212,11 +293,13 @@ export class CameraSource implements Source {
     const fields: Record<string, number> = {
       fps_in: round(this.win.in / dt), fps_out: round(this.win.out / dt),
       infer_ms: round(this.win.out ? this.win.inferMs / this.win.out : 0), dropped: this.win.dropped, dropped_total: this.stats.dropped,
+      wait_ms: round(this.win.out ? this.win.waitMs / this.win.out : 0), latency_ms: round(this.win.out ? this.win.totalMs / this.win.out : 0),
+      skipped: this.win.skipped, over_budget: this.win.overBudget,
       online: this.stream?.isOnline ? 1 : 0,
     };
     for (const [rule, n] of Object.entries(this.rules.zoneCounts)) fields[`zone_${rule}`] = n;
     for (const [rule, c] of Object.entries(this.rules.counts)) for (const [dir, n] of Object.entries(c)) fields[`line_${rule}_${dir}`] = n;
-    this.win = { in: 0, out: 0, inferMs: 0, dropped: 0, since: now };
+    this.win = { in: 0, out: 0, inferMs: 0, waitMs: 0, totalMs: 0, dropped: 0, skipped: 0, overBudget: 0, since: now };
     try {
       this.ctx.emit([{ kind: 'telemetry', ts: now, m: 'camera_stats', tags: { camera: this.id }, fields }]);
     } catch (err) {
@@ -231,7 +314,12 @@ export class CameraSource implements Source {
 
   health(): Record<string, unknown> {
     const ff = this.stream?.ffmpeg;
-    return { online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, rules: this.geometry, ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}) };
+    const pool = this.lane?.pool;
+    return {
+      online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, rules: this.geometry,
+      motion: this.config.motion.enabled ? 1 : 0, detectorWorkers: pool?.workers ?? 0, detectorCameras: pool?.laneCount ?? 0,
+      ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}),
+    };
   }
 
   /** Wait for snapshots still being encoded (tests, clean shutdown). */
@@ -243,9 +331,13 @@ export class CameraSource implements Source {
     this.stopped = true;
     clearInterval(this.statsTimer);
     await this.stream?.stop();
+    const left = await this.lane?.release();
+    if (left) this.stream?.recycle(left);
     await this.flush();
-    await this.detector?.close();
   }
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
+const ewma = (avg: number, v: number) => (avg ? 0.9 * avg + 0.1 * v : v);
+/** Private pools (`detector.shared: false`) get a key of their own. */
+let ownPools = 0;
