@@ -97,7 +97,8 @@ async function drainVsLive(): Promise<{ live: number; drain: number; backlog: nu
 
 export async function run(): Promise<Record<string, unknown>> {
   const a = await appendRates();
-  const d = await drainVsLive();
+  // BENCH_OUTBOX_ONLY=append: the append rates alone (for profiling); the JSON line then has no drain figures
+  const d = process.env.BENCH_OUTBOX_ONLY === 'append' ? { live: NaN, drain: NaN, backlog: 0, seconds: NaN } : await drainVsLive();
   const fmt = (n: number) => Math.round(n).toLocaleString('en-US').padStart(10);
   console.log(`outbox, ${ROWS.toLocaleString('en-US')} rows in batches of ${BATCH}, median of ${ROUNDS} alternating rounds`);
   console.log(`  raw better-sqlite3 batched insert      ${fmt(a.raw)} rows/s`);
