@@ -334,7 +334,10 @@ export class Ingest extends EventEmitter {
    * `accept` for a broker that can hold a publish before answering it: when the spool is full,
    * wait up to `spoolCap.holdMs` for room (the drain frees it) and try once more. `done(err)`
    * with the error that refuses the publish (then there must be no PUBACK), or `done()` when the
-   * message is spooled or dead-lettered. Synchronous when the spool has room.
+   * message is spooled or dead-lettered — always after the transaction that stored it committed,
+   * never synchronously: the message is prepared (by a worker thread for telemetry, see
+   * `ingest.workers`) and committed with the others ready in the same turn (group commit), in
+   * arrival order.
    */
   admit(topic: string, payload: Buffer, authSite: string | undefined, done: (err?: Error) => void): void {
     // At the cap, refuse before any work (status messages do not grow the spool and are still taken).
