@@ -19,6 +19,7 @@
  *   npm run bench -- cameras                 # both scenarios
  *   npm run bench -- cameras --busy-only     # or --mixed-only; --baseline adds the same scenarios in the
  *                                            # layout before (one worker per camera, no motion gating)
+ *   npm run bench -- cameras --width=416     # frames at the model's size (no resize in the worker)
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -36,6 +37,8 @@ import { stillClipArgs } from '../test/support/still-clip.ts';
 
 const MODEL = 'yolox_nano_416';
 const FPS = 5;
+/** Frame width (`--width=416`: ffmpeg scales to the model's size, so the worker does not resize; 416-px evidence). */
+const WIDTH = Number(process.argv.find((a) => a.startsWith('--width='))?.slice(8) ?? 768);
 const WARM_S = 3;
 const MEASURE_S = 8;
 const r1 = (v: number) => Math.round(v * 10) / 10;
@@ -91,7 +94,7 @@ async function scenario(name: string, steps: number[], videoFor: (i: number) => 
     for (const n of steps) {
       while (cams.length < n) {
         const i = cams.length;
-        const c = new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `${name.split(' ')[0]}-${i}`, url: videoFor(i), fps: FPS, width: 768, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600, ...extra }, 'bench'));
+        const c = new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `${name.split(' ')[0]}-${i}`, url: videoFor(i), fps: FPS, width: WIDTH, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600, ...extra }, 'bench'));
         await c.start(memoryContext({ keep: () => false }));
         cams.push(c);
       }
@@ -166,7 +169,7 @@ async function runScenario(name: string, still: string): Promise<{ sustained: nu
 
 /** Each scenario runs in a child process of its own, so one's memory does not count against the next. */
 function child(name: string, still: string): { sustained: number; rows: Step[] } | undefined {
-  const r = spawnSync(process.execPath, ['--max-semi-space-size=64', path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run-ts.mjs'), fileURLToPath(import.meta.url), '--scenario', name, '--still', still], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
+  const r = spawnSync(process.execPath, ['--max-semi-space-size=64', path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'run-ts.mjs'), fileURLToPath(import.meta.url), '--scenario', name, '--still', still, `--width=${WIDTH}`], { stdio: ['ignore', 'pipe', 'inherit'], encoding: 'utf8', maxBuffer: 1 << 26 });
   let res: { sustained: number; rows: Step[] } | undefined;
   for (const line of r.stdout.split('\n')) {
     if (line.startsWith('{"scenario"')) res = JSON.parse(line).result;
@@ -187,7 +190,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const made = spawnSync(ff.path, ['-v', 'error', '-y', ...stillClipArgs(video, 60), still]);
     if (made.status !== 0) throw new Error(`cannot make the still clip: ${made.stderr}`);
     const load = os.loadavg().map(r2);
-    console.log(`cameras bench — ${FPS} fps, 768 px, ${MODEL}, shared detector + motion gating (defaults); ${os.availableParallelism()} cores, load average ${load.join(' ')} at start; ${describeFf(ff)}`);
+    console.log(`cameras bench — ${FPS} fps, ${WIDTH} px, ${MODEL}, shared detector + motion gating (defaults); ${os.availableParallelism()} cores, load average ${load.join(' ')} at start; ${describeFf(ff)}`);
     console.log('(the machine may be shared with other work: figures are low and noisy then)');
     const names = [
       ...(args.includes('--busy-only') ? [] : ['mixed']),
@@ -199,7 +202,7 @@ export async function run(): Promise<Record<string, unknown>> {
     const last = (s?: { sustained: number; rows: Step[] }) => s?.rows.find((r) => r.cameras === s.sustained) ?? s?.rows[0];
     const m = last(res.mixed), b = last(res.busy);
     const out: Record<string, unknown> = {
-      bench: 'cameras', model: MODEL, fps: FPS, width: 768, cores: os.availableParallelism(), loadavg_start: load,
+      bench: 'cameras', model: MODEL, fps: FPS, width: WIDTH, cores: os.availableParallelism(), loadavg_start: load,
       cameras_mixed: res.mixed?.sustained, cameras_busy: res.busy?.sustained,
       ...(res['baseline-mixed'] ? { cameras_mixed_baseline: res['baseline-mixed'].sustained } : {}),
       ...(res['baseline-busy'] ? { cameras_busy_baseline: res['baseline-busy'].sustained } : {}),
