@@ -1,7 +1,7 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Logger } from '../../lib/log.ts';
-import type { Prepared, PrepareLimits } from './prepare.ts';
+import { prepareMessage, type Prepared, type PrepareLimits } from './prepare.ts';
 import type { PrepareJob } from './prepare-worker.ts';
 
 /**
@@ -14,6 +14,9 @@ export function autoWorkers(): number {
 }
 
 interface Slot { worker: Worker; pending: Map<number, (p: Prepared) => void>; dead: boolean }
+interface Job { topic: string; payload: Buffer; site?: string; received: number; resolve: (p: Prepared) => void }
+/** Messages one worker has at a time; the rest wait here, where the main thread may take one when it has nothing else to do. */
+const PER_WORKER = 2;
 
 /**
  * Worker threads that prepare messages (prepare.ts). `prepare` always resolves: with the worker's
@@ -27,7 +30,11 @@ export class PreparePool {
   private next = 0;
   private nextId = 1;
   private closed = false;
+  private readonly queue: Job[] = [];
+  private helping = false;
   crashes = 0;
+  /** Messages the main thread prepared itself while it had nothing else to do (tests, metrics). */
+  helped = 0;
 
   constructor(size: number, private readonly limits: PrepareLimits, private readonly log: Logger) {
     this.slots = new Array(size).fill(undefined);
@@ -45,6 +52,7 @@ export class PreparePool {
       if (!resolve) return;
       slot.pending.delete(m.id);
       resolve(m.out);
+      this.dispatch();
     });
     const die = (why: string) => {
       if (slot.dead) return;
@@ -56,6 +64,8 @@ export class PreparePool {
       }
       for (const resolve of slot.pending.values()) resolve({ t: 'main' });
       slot.pending.clear();
+      // what waits is prepared here (a new worker starts with the next message, not in a loop)
+      if (!this.closed && this.queue.length) this.help();
     };
     worker.on('error', (err) => die(err.message));
     worker.on('exit', (code) => die(`exit code ${code}`));
@@ -70,32 +80,74 @@ export class PreparePool {
     }
   }
 
+  /**
+   * Prepare a message: by a worker (at most PER_WORKER each at a time), or — while every worker
+   * is busy and this thread has nothing else to do — by the main thread itself (the same function).
+   */
   prepare(topic: string, payload: Buffer, site: string | undefined, received: number): Promise<Prepared> {
     if (this.closed) return Promise.resolve({ t: 'main' });
-    const k = this.next;
-    this.next = (this.next + 1) % this.slots.length;
-    let slot = this.slots[k];
-    if (!slot) {
-      try {
-        slot = this.slots[k] = this.spawn(k);
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'ingest worker thread could not start; preparing on the main thread');
-        return Promise.resolve({ t: 'main' });
+    return new Promise<Prepared>((resolve) => {
+      this.queue.push({ topic, payload, site, received, resolve });
+      this.dispatch();
+      if (this.queue.length) this.help();
+    });
+  }
+
+  /** Hand queued messages to workers with room. */
+  private dispatch(): void {
+    for (let tries = 0; this.queue.length && tries < this.slots.length; tries++) {
+      const k = this.next;
+      this.next = (this.next + 1) % this.slots.length;
+      let slot = this.slots[k];
+      if (!slot) {
+        try {
+          slot = this.slots[k] = this.spawn(k);
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message }, 'ingest worker thread could not start; preparing on the main thread');
+          continue;
+        }
+      }
+      while (this.queue.length && slot.pending.size < PER_WORKER) {
+        this.post(slot, this.queue.shift()!);
+        tries = -1; // this worker took one: look at all of them again
       }
     }
+  }
+
+  private post(s: Slot, job: Job): void {
     const id = this.nextId++;
-    const s = slot;
-    return new Promise<Prepared>((resolve) => {
-      s.pending.set(id, resolve);
-      // a copy of just this message's bytes (the broker's buffer may be a slice of a larger one), moved to the worker
-      const bytes = new Uint8Array(payload);
-      const job: PrepareJob = { id, topic, payload: bytes, site, received };
+    s.pending.set(id, job.resolve);
+    // a copy of just this message's bytes (the broker's buffer may be a slice of a larger one), moved to the worker
+    const bytes = new Uint8Array(job.payload);
+    const msg: PrepareJob = { id, topic: job.topic, payload: bytes, site: job.site, received: job.received };
+    try {
+      s.worker.postMessage(msg, [bytes.buffer]);
+    } catch {
+      s.pending.delete(id);
+      job.resolve({ t: 'main' });
+    }
+  }
+
+  /**
+   * When this thread gets to it (after what is queued for it now: MQTT, commits, the drain), take
+   * the oldest waiting message and prepare it here; again while messages wait.
+   */
+  private help(): void {
+    if (this.helping) return;
+    this.helping = true;
+    setImmediate(() => {
+      this.helping = false;
+      const job = this.queue.shift();
+      if (!job) return;
+      this.helped++;
+      let out: Prepared;
       try {
-        s.worker.postMessage(job, [bytes.buffer]);
+        out = prepareMessage(job.topic, job.payload, job.site, job.received, this.limits);
       } catch {
-        s.pending.delete(id);
-        resolve({ t: 'main' });
+        out = { t: 'main' };
       }
+      job.resolve(out);
+      if (this.queue.length) this.help();
     });
   }
 
@@ -106,6 +158,7 @@ export class PreparePool {
 
   async close(): Promise<void> {
     this.closed = true;
+    for (const job of this.queue.splice(0)) job.resolve({ t: 'main' });
     const all = this.slots.filter((s): s is Slot => !!s);
     this.slots.fill(undefined);
     await Promise.all(all.map((s) => s.worker.terminate()));
