@@ -155,8 +155,8 @@ const SCENARIOS: Record<string, { title: string; steps: number[]; busyEvery: num
   mixed: { title: 'mixed (1 in 4 cameras busy, the rest a still street)', steps: [4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 56, 64], busyEvery: 4 },
   busy: { title: 'busy (every camera the pedestrian video)', steps: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28], busyEvery: 1 },
   // the layout before the shared detector, under the same conditions: one worker per camera, every frame inferred
-  'baseline-mixed': { title: 'baseline mixed: one worker per camera, no motion gating', steps: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], busyEvery: 4, extra: { detector: { shared: false }, motion: { enabled: false } } },
-  'baseline-busy': { title: 'baseline busy: one worker per camera, no motion gating', steps: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], busyEvery: 1, extra: { detector: { shared: false }, motion: { enabled: false } } },
+  'baseline-mixed': { title: 'baseline mixed: one worker per camera, no motion gating', steps: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], busyEvery: 4, extra: { detector: { shared: false, resize: 'worker' }, motion: { enabled: false } } },
+  'baseline-busy': { title: 'baseline busy: one worker per camera, no motion gating', steps: [2, 4, 6, 8, 10, 12, 14, 16, 18, 20], busyEvery: 1, extra: { detector: { shared: false, resize: 'worker' }, motion: { enabled: false } } },
 };
 
 /** One scenario in this process (a fresh one: its RSS baseline is a process without cameras). */

@@ -151,7 +151,7 @@ async function capacity(steps = [1, 2, 4, 6, 8, 10, 12, 14, 16], seconds = 8) {
   let sustained = 0;
   for (const n of steps) {
     const rss0 = process.memoryUsage().rss;
-    const cams = Array.from({ length: n }, (_, i) => new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `c${i}`, url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600, detector: { shared: false }, motion: { enabled: false } }, 'bench')));
+    const cams = Array.from({ length: n }, (_, i) => new CameraSource(validateConfig(CameraConfig, { type: 'camera', id: `c${i}`, url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, realtime: true, loop: true, model: MODEL, statsIntervalS: 3600, detector: { shared: false, resize: 'worker' }, motion: { enabled: false } }, 'bench')));
     for (const c of cams) await c.start(memoryContext({ keep: () => false }));
     await new Promise((r) => setTimeout(r, 2000)); // warm-up
     const s0 = cams.map((c) => ({ in: c.stats.framesIn, drop: c.stats.dropped, ff: procStat(c.ffmpegPid ?? -1)?.cpuMs ?? 0 }));

@@ -60,6 +60,14 @@ export const CameraConfig = Type.Object(
         workers: Type.Optional(Type.Integer({ minimum: 1, maximum: 16 })),
         /** This camera's inference budget (inferences per second); frames over it are skipped, not queued. Default: no cap. */
         inferFps: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 60 })),
+        /**
+         * Who resizes a frame to the model's input. `ffmpeg`: the camera's ffmpeg makes the model
+         * frame in the same decode for every frame (no resize on the detector's hot path: lowest
+         * latency). `worker`: the detector worker resizes (exactly as cv2) only the frames it infers.
+         * `auto` (default): `ffmpeg` without motion gating; `worker` with it, since a gated camera
+         * skips most frames and making a model frame for each would cost more CPU than it saves.
+         */
+        resize: Type.Union([Type.Literal('auto'), Type.Literal('ffmpeg'), Type.Literal('worker')], { default: 'auto' }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -89,6 +89,32 @@ describe('camera source on the pedestrian video (real ffmpeg + ONNX)', () => {
   });
 });
 
+describe('who resizes (detector.resize)', () => {
+  it('without motion gating (auto), ffmpeg makes every model frame and the worker resizes none; the line counts are the same', async () => {
+    const src = camera({ id: 'plaza-ff', url: VIDEO(), fps: 5, width: 768, loop: false, realtime: false, durationS: 30, rules: PLAZA_RULES, statsIntervalS: 60, motion: { enabled: false } });
+    const ctx = memoryContext();
+    await src.start(ctx);
+    await src.ended;
+    await src.flush();
+    expect(src.stats.framesInferred).toBe(150);
+    expect(src.stats.framesResampled).toBe(0);
+    expect(src.rules.counts.mid).toEqual({ east: 2, west: 6 });
+    expect(ctx.of('event').filter((e) => e.type === 'line.cross')).toHaveLength(8);
+    await src.stop();
+  });
+
+  it('with motion gating (the default), the worker resizes only the frames it infers', async () => {
+    const src = camera({ id: 'plaza-w', url: VIDEO(), fps: 5, width: 768, loop: false, realtime: false, durationS: 4, rules: PLAZA_RULES, statsIntervalS: 60 });
+    const ctx = memoryContext();
+    await src.start(ctx);
+    await src.ended;
+    await src.flush();
+    expect(src.stats.framesInferred).toBeGreaterThan(0);
+    expect(src.stats.framesResampled).toBe(src.stats.framesInferred);
+    await src.stop();
+  });
+});
+
 /** A JPEG-frame MJPEG server whose stream can be killed mid-way. */
 async function mjpegServer(): Promise<{ url: string; kill: () => void }> {
   const r = spawnSync(resolveFfmpeg().path, ['-v', 'error', '-i', VIDEO(), '-frames:v', '3', '-vf', 'scale=384:-2', '-f', 'image2pipe', '-c:v', 'mjpeg', '-q:v', '5', 'pipe:1']);

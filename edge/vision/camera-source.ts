@@ -24,6 +24,7 @@ import type { CameraConfig } from '../sources/camera.ts';
 import { CameraStream, type TimedFrame } from './camera/camera-stream.ts';
 import { inferKind } from './camera/ffmpeg-args.ts';
 import { DetectorWorker } from './detector/detector-worker.ts';
+import { cameraModelInput } from './detector/model-input.ts';
 import { MotionGate } from './motion/gate.ts';
 import { defaultPoolSize, joinDetector, type DetectBackend, type DetectorLane, type LaneDone } from './shared-detector.ts';
 import { ByteTracker, type Track } from './tracker/byte-tracker.ts';
@@ -34,6 +35,8 @@ import { makeSnapshot } from './snapshot/snapshot.ts';
 export interface CameraStats {
   framesIn: number;
   framesInferred: number;
+  /** Inferred frames the detector worker had to resize (no model frame from ffmpeg: detector.resize). */
+  framesResampled: number;
   /** Frames displaced from the detector queue by a newer one (overload). */
   dropped: number;
   /** Frames the motion gate did not send to the detector (nothing moving, no active track). */
@@ -74,7 +77,7 @@ export class CameraSource implements Source {
   private offlineKey: string | undefined;
   private win = { in: 0, out: 0, inferMs: 0, waitMs: 0, totalMs: 0, dropped: 0, skipped: 0, overBudget: 0, since: Date.now() };
   readonly stats: CameraStats = {
-    framesIn: 0, framesInferred: 0, dropped: 0, skippedMotion: 0, overBudget: 0, inferMsAvg: 0, inferMsLast: 0, preMsAvg: 0, postMsAvg: 0, waitMsAvg: 0, latencyMsAvg: 0, motionMsAvg: 0,
+    framesIn: 0, framesInferred: 0, framesResampled: 0, dropped: 0, skippedMotion: 0, overBudget: 0, inferMsAvg: 0, inferMsLast: 0, preMsAvg: 0, postMsAvg: 0, waitMsAvg: 0, latencyMsAvg: 0, motionMsAvg: 0,
     snapshots: 0, snapshotErrors: 0, events: 0,
   };
   /** Tracks of the last inferred frame (for tests / status). */
@@ -142,6 +145,8 @@ export class CameraSource implements Source {
       id: c.id, url: c.url, kind: c.kind ?? inferKind(c.url), fps: c.fps, width: c.width, height: c.height, loop: c.loop,
       realtime: c.realtime, startS: c.startS, durationS: c.durationS, stallTimeoutMs: c.stallTimeoutMs,
       backoffInitialMs: c.backoff.initialMs, backoffMaxMs: c.backoff.maxMs, clock: this.backpressure ? 'media' : 'wall', log: this.log,
+      // the same decode makes the model-size frame (no resize on the detector's hot path); see detector.resize
+      modelInput: modelFramesFromFfmpeg(c) ? cameraModelInput(c, ctx.configDir) : undefined,
     });
     this.stream.on('frame', (f) => this.onFrame(f));
     this.stream.on('offline', (err) => {
@@ -209,6 +214,7 @@ export class CameraSource implements Source {
     } else {
       const r = d.result;
       this.stats.framesInferred++;
+      if (r.resampled) this.stats.framesResampled++;
       this.win.out++;
       this.win.inferMs += r.timings.inferMs;
       this.win.waitMs += d.waitMs;
@@ -341,3 +347,9 @@ const round = (v: number) => Math.round(v * 100) / 100;
 const ewma = (avg: number, v: number) => (avg ? 0.9 * avg + 0.1 * v : v);
 /** Private pools (`detector.shared: false`) get a key of their own. */
 let ownPools = 0;
+
+/** detector.resize: `auto` = ffmpeg makes the model frames unless motion gating skips most frames. */
+export function modelFramesFromFfmpeg(c: Pick<CameraConfig, 'detector' | 'motion'>): boolean {
+  const r = c.detector.resize ?? 'auto';
+  return r === 'ffmpeg' || (r === 'auto' && !c.motion.enabled);
+}

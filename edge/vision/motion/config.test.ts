@@ -12,7 +12,7 @@ describe('camera motion config', () => {
   it('defaults: gating on, Frigate-like figures', () => {
     const c = validateConfig(CameraConfig, base, 'test');
     expect(c.motion).toEqual({ enabled: true, threshold: 25, scale: 8, alpha: 0.02, minArea: 0.001, sceneChange: 0.6, fullFrameEveryS: 10, holdS: 1, stationaryS: 3 });
-    expect(c.detector).toEqual({ shared: true });
+    expect(c.detector).toEqual({ shared: true, resize: 'auto' });
   });
 
   it('out-of-range and unknown fields: CONFIG_INVALID naming the path', () => {

@@ -50,7 +50,9 @@ async function run(src: CameraSource) {
 
 describe('motion-gated inference (real ffmpeg + YOLOX-nano)', () => {
   it('pedestrian video, first 30 s: gated and ungated give the same line counts, crossings and dwell events', async () => {
-    const base = { url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, loop: false, realtime: false, durationS: 30, rules: PLAZA_RULES, statsIntervalS: 60 };
+    // the same resize path for both (detector.resize auto would let ffmpeg make the ungated camera's
+    // model frames): the one thing that differs is the gate
+    const base = { url: dataFile('video', 'opencv_vtest.avi'), fps: 5, width: 768, loop: false, realtime: false, durationS: 30, rules: PLAZA_RULES, statsIntervalS: 60, detector: { resize: 'worker' } };
     // both at once: they share one pool of sessions (same model), which is what a gateway does
     const [gated, ungated] = await Promise.all([
       run(camera({ ...base, id: 'gated', motion: { enabled: true } })),
