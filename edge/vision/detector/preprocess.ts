@@ -239,9 +239,9 @@ function hpass(tensor: Float32Array, vrow: Float64Array, tx: AxisTaps, base: num
       const o = dx * 2, w0 = xw[o], w1 = xw[o + 1], q0 = idx[o] * 3, q1 = idx[o + 1] * 3;
       const t = base + dx;
       // weights sum to 1, so no saturation is needed after rounding
-      tensor[t] = (Math.round(w0 * vrow[q0 + o0] + w1 * vrow[q1 + o0]) - m0) * i0;
-      tensor[p1 + t] = (Math.round(w0 * vrow[q0 + o1] + w1 * vrow[q1 + o1]) - m1) * i1;
-      tensor[p2 + t] = (Math.round(w0 * vrow[q0 + o2] + w1 * vrow[q1 + o2]) - m2) * i2;
+      tensor[t] = (((w0 * vrow[q0 + o0] + w1 * vrow[q1 + o0] + 0.5) | 0) - m0) * i0;
+      tensor[p1 + t] = (((w0 * vrow[q0 + o1] + w1 * vrow[q1 + o1] + 0.5) | 0) - m1) * i1;
+      tensor[p2 + t] = (((w0 * vrow[q0 + o2] + w1 * vrow[q1 + o2] + 0.5) | 0) - m2) * i2;
     }
     return;
   }
