@@ -42,7 +42,7 @@ describe('chaos schedule', () => {
       for (const k of defaultKinds(broker)) expect(s.some((e) => e.kind === k), `${k} (${broker} seed ${seed})`).toBe(true);
       return new Set(s.filter((e) => e.lane === 'A').map((e) => `${e.kind}@${e.target}`));
     };
-    const e = pairs('embedded', 2, 20270783);
+    const e = pairs('embedded', 2.5, 20260157);
     for (const t of ['air', 'env', 'bikes']) { expect(e.has(`kill-edge@${t}`)).toBe(true); expect(e.has(`blackhole@${t}`)).toBe(true); }
     const m = pairs('mosquitto', 1.25, 20260118);
     for (const p of ['kill-broker@mosquitto', 'pause-broker@mosquitto', 'kill-edge@env', 'kill-cloud@cloud']) expect(m.has(p)).toBe(true);
