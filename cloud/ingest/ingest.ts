@@ -9,7 +9,8 @@ import { parseTopic, topics } from '../../protocol/topics.ts';
 import { schemaError, validateItem } from '../../protocol/validate.ts';
 import type { CloudDb } from '../db.ts';
 import { DeadLetters } from './dead-letters.ts';
-import { preparedId, preparedLine, type Prepared, type PreparedBatch } from './prepare.ts';
+import { preparedLine, type Prepared, type PreparedBatch } from './prepare.ts';
+import { PreparedRow } from './prepared-row.ts';
 import { SeenRanges } from './seen-ranges.ts';
 import { autoWorkers, PreparePool } from './workers.ts';
 
@@ -113,46 +114,6 @@ function outcome(): Outcome {
 }
 
 const MAX_PARSED_IN_MEMORY = 200_000;
-
-/**
- * The items of a worker-prepared spool row, made from its PreparedBatch without parsing the
- * payload: id, seq, ts, kind and m are there at once (what sinks filter on); `tags` and `fields`
- * (and JSON.stringify, through toJSON) parse the payload once for the whole row, on first use.
- */
-class PreparedRow {
-  private parsedItems?: Item[];
-  constructor(readonly p: PreparedBatch, private readonly payload: Buffer) {}
-  all(): Item[] {
-    return (this.parsedItems ??= (JSON.parse(this.payload.toString('utf8')) as { items: Item[] }).items);
-  }
-  views(): Item[] {
-    const out: Item[] = new Array(this.p.n);
-    for (let i = 0; i < this.p.n; i++) out[i] = new TelemetryView(this, i) as unknown as Item;
-    return out;
-  }
-}
-class TelemetryView {
-  readonly id: string;
-  readonly seq: number;
-  readonly ts: number;
-  readonly kind: 'telemetry' | 'aggregate';
-  readonly m: string;
-  readonly #row: PreparedRow;
-  readonly #i: number;
-  constructor(row: PreparedRow, i: number) {
-    const p = row.p;
-    this.id = preparedId(p, i);
-    this.seq = p.seqs[i];
-    this.ts = p.ts[i];
-    this.kind = p.kinds[i] ? 'aggregate' : 'telemetry';
-    this.m = p.ms[p.mIndex[i]];
-    this.#row = row;
-    this.#i = i;
-  }
-  get tags(): Record<string, string> { return (this.#row.all()[this.#i] as { tags: Record<string, string> }).tags; }
-  get fields(): Record<string, number | string | boolean> { return (this.#row.all()[this.#i] as { fields: Record<string, number | string | boolean> }).fields; }
-  toJSON(): Item { return this.#row.all()[this.#i]; }
-}
 
 /** A message `admit` took: prepared (by a worker, or `{t:'main'}`: on this thread) then committed in arrival order. */
 interface AdmitSlot { topic: string; payload: Buffer; site?: string; received: number; done: (err?: Error) => void; prep?: Prepared }

@@ -11,9 +11,8 @@
 import { checkers, type TelemetryItem } from '../../protocol/schemas.ts';
 import { parseTopic } from '../../protocol/topics.ts';
 import { validateItem } from '../../protocol/validate.ts';
-import { NAME_RE, type Point } from '../store/types.ts';
+import { NAME_RE } from '../store/types.ts';
 import { escape } from 'influx';
-import { influxLine } from '../store/influx-store.ts';
 
 export interface PrepareLimits { maxMessageBytes: number; maxFutureMs: number }
 
@@ -131,13 +130,6 @@ export function telemetryLine(item: TelemetryItem, site: string, received: numbe
   }
   if (!receivedSeen) line += `${first ? ' ' : ','}received_ms=${received}`;
   return `${line} ${Math.trunc(item.ts)}`;
-}
-
-/** For tests: `influxLine` of the point seriesSink makes of the item (telemetryLine must give the same). */
-export function referenceLine(item: TelemetryItem, site: string, received: number): string {
-  const point: Point = { measurement: item.m, tags: { ...item.tags, site }, fields: { ...item.fields, received_ms: received }, time: item.ts };
-  const line = influxLine(point, safe);
-  return typeof line === 'string' ? line : '';
 }
 
 /** The id of item `i` of a prepared batch. */

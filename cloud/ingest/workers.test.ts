@@ -10,7 +10,15 @@ import { tempDir } from '../../test/peers/ports.ts';
 import { openCloudDb } from '../db.ts';
 import type { Point } from '../store/types.ts';
 import { Ingest, type IngestOptions, type SpooledItem } from './ingest.ts';
-import { prepareMessage, referenceLine, telemetryLine } from './prepare.ts';
+import { prepareMessage, telemetryLine } from './prepare.ts';
+import { influxLine } from '../store/influx-store.ts';
+
+/** `influxLine` of the point seriesSink makes of the item: what telemetryLine must give. */
+function referenceLine(item: TelemetryItem, site: string, received: number): string {
+  const point: Point = { measurement: item.m, tags: { ...item.tags, site }, fields: { ...item.fields, received_ms: received }, time: item.ts };
+  const line = influxLine(point);
+  return typeof line === 'string' ? line : '';
+}
 import { seriesSink } from './sinks.ts';
 
 const quiet = createLogger({ name: 'test', level: 'silent' });
