@@ -24,7 +24,7 @@ import type { CameraConfig } from '../sources/camera.ts';
 import { CameraStream, type TimedFrame } from './camera/camera-stream.ts';
 import { inferKind } from './camera/ffmpeg-args.ts';
 import { DetectorWorker } from './detector/detector-worker.ts';
-import { cameraModelInput } from './detector/model-input.ts';
+import { cameraModelInput, resolveCameraModel } from './detector/model-input.ts';
 import { MotionGate } from './motion/gate.ts';
 import { defaultPoolSize, joinDetector, type DetectBackend, type DetectorLane, type LaneDone } from './shared-detector.ts';
 import { ByteTracker, type Track } from './tracker/byte-tracker.ts';
@@ -127,7 +127,7 @@ export class CameraSource implements Source {
       } else {
         const manifestFile = c.manifest ? path.resolve(ctx.configDir, c.manifest) : undefined;
         const modelsDir = c.modelsDir ? path.resolve(ctx.configDir, c.modelsDir) : undefined;
-        const model = /[/\\]|\.json$/.test(c.model) ? path.resolve(ctx.configDir, c.model) : c.model;
+        const model = resolveCameraModel(c.model, ctx.configDir);
         const opts = { threads: c.threads, scoreThreshold: c.scoreThreshold, manifest: manifestFile ? loadManifest(manifestFile) : undefined, modelsDir };
         key = JSON.stringify({ model, modelsDir, manifest: manifestFile, threads: c.threads, score: c.scoreThreshold });
         if (!c.detector.shared) key += `#own:${this.id}:${++ownPools}`;

@@ -15,10 +15,15 @@ import type { ModelInputSpec } from './types.ts';
  */
 export function cameraModelInput(c: { model: string; modelSlot?: string }, configDir: string): ModelInputSpec | undefined {
   if (c.modelSlot) return undefined;
-  const model = /[/\\]|\.json$/.test(c.model) ? path.resolve(configDir, c.model) : c.model;
+  const model = resolveCameraModel(c.model, configDir);
   try {
     return modelInputSpec(loadCard(model));
   } catch {
     return undefined;
   }
+}
+
+/** A camera's `model`: a card file path (relative to the config's folder) or a card name, as is. */
+export function resolveCameraModel(model: string, configDir: string): string {
+  return /[/\\]|\.json$/.test(model) ? path.resolve(configDir, model) : model;
 }
