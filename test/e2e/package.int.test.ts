@@ -3,9 +3,19 @@
  * empty project, then run the installed `cityedge` bin from there — compiled JavaScript only, no
  * tsx, no sources, no devDependencies.
  * (`npx --no -- cityedge …`: the installed bin, never a download; `--` keeps `--help` for cityedge.)
+ *
+ * better-sqlite3's native binary comes the way an offline site gets it (README, "Offline and mirror
+ * installs"): from a binary mirror named by `npm_config_better_sqlite3_binary_host`. Here the mirror
+ * is a loopback server holding the binary this checkout's own `npm install` built, so the install
+ * does not spend two minutes compiling SQLite again on machines without GitHub access (CI); what a
+ * user's install does with its files is unchanged.
  */
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { dataDir, projectPath } from '../../lib/data-dir.ts';
@@ -33,11 +43,44 @@ function run(cmd: string, args: string[], o: { cwd: string; env?: NodeJS.Process
   });
 }
 
+/**
+ * A prebuild mirror on a free loopback port serving better-sqlite3's binary as prebuild-install
+ * expects it (`/v<version>/better-sqlite3-v<version>-node-v<abi>-<platform>-<arch>.tar.gz`, a
+ * tarball of build/Release/better_sqlite3.node), built from this checkout's node_modules.
+ */
+async function startPrebuildMirror(dir: string): Promise<{ host: string; served: string[]; stop: () => Promise<void>; cacheFile: string }> {
+  const pkgDir = projectPath('node_modules', 'better-sqlite3');
+  const { version } = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string };
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  const tarball = path.join(dir, name);
+  execFileSync('tar', ['-czf', tarball, '-C', pkgDir, 'build/Release/better_sqlite3.node']);
+  const served: string[] = [];
+  const server = http.createServer((req, res) => {
+    if (req.url === `/v${version}/${name}`) {
+      served.push(req.url);
+      res.writeHead(200, { 'content-type': 'application/gzip' });
+      fs.createReadStream(tarball).pipe(res);
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const host = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  // prebuild-install keeps each download in <npm cache>/_prebuilds under a digest of its URL; the
+  // port is new every run, so the test removes its own entry rather than leaving one per run
+  const url = `${host}/v${version}/${name}`;
+  const cacheFile = path.join(process.env.npm_config_cache ?? path.join(os.homedir(), '.npm'), '_prebuilds', `${crypto.createHash('sha512').update(url).digest('hex').slice(0, 6)}-${name.replace(/[^a-zA-Z0-9.]+/g, '-')}`);
+  return { host, served, cacheFile, stop: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+}
+
 describe('npm package', () => {
   const dirs: string[] = [];
   let demo: OwnedProcess | undefined;
+  let mirror: Awaited<ReturnType<typeof startPrebuildMirror>> | undefined;
   afterAll(async () => {
     await demo?.stop('SIGTERM', 15_000);
+    await mirror?.stop();
+    if (mirror) fs.rmSync(mirror.cacheFile, { force: true });
     for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   });
 
@@ -60,8 +103,12 @@ describe('npm package', () => {
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'cityedge-install-check', version: '0.0.0', private: true }, null, 2));
     // onnxruntime-node's installer would otherwise try to download CUDA files (README, Quick start).
     fs.writeFileSync(path.join(app, '.npmrc'), 'onnxruntime-node-install=skip\n');
-    const installed = await run('npm', ['install', path.join(packDir, info.filename), '--prefer-offline', '--no-audit', '--no-fund'], { cwd: app, timeoutMs: INSTALL_TIMEOUT_MS });
+    mirror = await startPrebuildMirror(packDir);
+    const installed = await run('npm', ['install', path.join(packDir, info.filename), '--prefer-offline', '--no-audit', '--no-fund'], {
+      cwd: app, timeoutMs: INSTALL_TIMEOUT_MS, env: { ...cleanEnv(), npm_config_better_sqlite3_binary_host: mirror.host },
+    });
     expect(installed.code, `${installed.stdout}\n${installed.stderr}`).toBe(0);
+    expect(mirror.served, 'better-sqlite3 fetched its binary from the mirror').toHaveLength(1);
     const pkg = path.join(app, 'node_modules', 'cityedge');
     expect(fs.existsSync(path.join(pkg, 'dist', 'cli', 'main.js'))).toBe(true);
     // Runtime dependencies only: the dev tools stay out of a user's install.
