@@ -38,4 +38,19 @@ describe('preprocess', () => {
       }), { numRuns: 5 });
     });
   }
+
+  it('a reused tensor (`out`) is right after frames of other geometries and the same one again (padding kept only when it is the same)', () => {
+    const card = loadCard('yolox_nano_416');
+    let s = 7;
+    const frame = (W: number, H: number) => ({ width: W, height: H, data: new Uint8Array(W * H * 3).map(() => { s = (s * 1103515245 + 12345) & 0x7fffffff; return s & 255; }) });
+    const out = new Float32Array(3 * 416 * 416);
+    // landscape, portrait, square, the landscape again (its padding must be re-made), then the same size twice
+    for (const [W, H] of [[416, 312], [312, 416], [416, 416], [416, 312], [416, 234], [416, 234]] as const) {
+      const f = frame(W, H);
+      const got = preprocess(card, f as never, out).tensor;
+      expect(got).toBe(out);
+      const want = reference('yolox_nano_416', W, H, f.data);
+      for (let i = 0; i < want.length; i++) if (Math.abs(got[i] - want[i]) > 1e-5) throw new Error(`${W}×${H}, index ${i}: ${got[i]} vs ${want[i]}`);
+    }
+  });
 });
