@@ -11,7 +11,7 @@
  */
 import { buildCp, decodeFrame, encodeFrame, formatDataTime, parseDataTime, type Hj212Frame } from '../../lib/hj212/codec.ts';
 import { buildFlag, CN, QN_RTN } from '../../lib/hj212/codes.ts';
-import { isCoded } from '../../lib/errors.ts';
+import { CodedError, isCoded } from '../../lib/errors.ts';
 import type { Period } from './config.ts';
 
 export const CN_OF_PERIOD: Record<Period, string> = { rt: CN.REALTIME, min: CN.MINUTE, hour: CN.HOURLY, day: CN.DAILY };
@@ -37,19 +37,52 @@ export function factorCp(fields: Record<string, unknown>, flag: string | undefin
   return out;
 }
 
-/** CP of one record: DataTime, then one group per factor (codes sorted, so equal records encode equally). */
-export function recordCp(ts: number, factors: Array<{ code: string; fields: Record<string, unknown>; flag?: string }>, offsetMinutes: number): string {
-  return buildCp({ DataTime: formatDataTime(ts, offsetMinutes) }, [...factors].sort((a, b) => a.code.localeCompare(b.code)).map((f) => ({ code: f.code, fields: factorCp(f.fields, f.flag) })));
-}
+/** The longest data segment HJ 212 allows (2017 §8.1.2: 0 ≤ length ≤ 1024); longer records go out as split packets. */
+export const MAX_DATA_SEGMENT = 1024;
 
 export interface FrameTarget { revision: '2017' | '2025'; password: string; mn: string; st: string; key?: Buffer }
+export type RecordFactor = { code: string; fields: Record<string, unknown>; flag?: string };
 
-/** A data upload (CN 20x1) to the platform; RF=1 only exists in HJ 212-2025 (2017 re-sends unchanged). */
-export function dataFrame(t: FrameTarget, cn: string, cp: string, o: { qn: string; needsAck: boolean; resent?: boolean }): string {
-  return encodeFrame(
-    { qn: o.qn, st: t.st, cn, pw: t.password, mn: t.mn, flag: buildFlag(t.revision, { needsAck: o.needsAck }), resent: !!o.resent && t.revision === '2025', cp },
+/**
+ * One record as data uploads (CN 20x1) to the platform: one frame when its data segment fits in
+ * 1024 characters, else split packets (Table 3 PNUM/PNO, Flag bit 1) of one QN, each with the
+ * record's DataTime and whole factor groups (codes sorted, so equal records encode equally), in
+ * as few packets as fit. Only the last packet asks for the 9014 ack: a platform that acks every
+ * packet that asks and one that acks the communication once both answer once, after the rest
+ * arrived on the same connection. RF=1 only exists in HJ 212-2025 (2017 re-sends unchanged) and
+ * marks every packet. The bound is on the plain segment, which is what the length field states
+ * (SM4 frames too, as the 2025 Appendix A.2 examples count it).
+ */
+export function dataFrames(t: FrameTarget, cn: string, ts: number, factors: RecordFactor[], offsetMinutes: number, o: { qn: string; needsAck: boolean; resent?: boolean }): string[] {
+  const dataTime = `DataTime=${formatDataTime(ts, offsetMinutes)}`;
+  const groups = [...factors].sort((a, b) => a.code.localeCompare(b.code)).map((f) => buildCp({}, [{ code: f.code, fields: factorCp(f.fields, f.flag) }])).filter((g) => g !== '');
+  const resent = !!o.resent && t.revision === '2025';
+  const encode = (cp: string, needsAck: boolean, split?: { pnum: number; pno: number }) => encodeFrame(
+    { qn: o.qn, st: t.st, cn, pw: t.password, mn: t.mn, flag: buildFlag(t.revision, { needsAck, split: !!split }), ...(split ?? {}), resent, cp },
     t.key && t.revision === '2025' ? { sm4Key: t.key } : {},
   );
+  const cpOf = (gs: string[]) => [dataTime, ...gs].join(';');
+  const whole = encode(cpOf(groups), o.needsAck);
+  if (segmentLength(whole) <= MAX_DATA_SEGMENT) return [whole];
+
+  // pack with the widest packet header this record can need (PNUM=PNO=the group count), then encode for real
+  const widest = { pnum: groups.length, pno: groups.length };
+  const packets: string[][] = [];
+  let current: string[] = [];
+  for (const g of groups) {
+    if (current.length && segmentLength(encode(cpOf([...current, g]), true, widest)) > MAX_DATA_SEGMENT) { packets.push(current); current = []; }
+    current.push(g);
+    if (segmentLength(encode(cpOf(current), true, widest)) > MAX_DATA_SEGMENT) {
+      throw new CodedError('HJ212_TOO_LARGE', `factor ${g.slice(0, g.indexOf('-'))} alone needs more than the ${MAX_DATA_SEGMENT}-character data segment; the record cannot be sent`, { max: MAX_DATA_SEGMENT });
+    }
+  }
+  packets.push(current);
+  return packets.map((gs, i) => encode(cpOf(gs), o.needsAck && i === packets.length - 1, { pnum: packets.length, pno: i + 1 }));
+}
+
+/** The data segment's length as a frame's 4-digit length field states it. */
+function segmentLength(frame: string): number {
+  return Number(frame.slice(2, 6));
 }
 
 /** A reply to a platform request: CN 9011 (QnRtn) or 9012 (ExeRtn), ST=91, never encrypted (2025 §6.4.4). */

@@ -20,12 +20,13 @@ import { Deframer } from '../../lib/hj212/deframer.ts';
 import { parseSm4Key } from '../../lib/hj212/sm4.ts';
 
 export interface UpstreamSimulatorOptions { host?: string; port?: number; password: string; revision: '2017' | '2025'; sm4Key?: string }
-export interface ReceivedFrame { cn: string; qn?: string; mn?: string; pw?: string; resent: boolean; encrypted: boolean; flag?: number; dataTime?: string; cp: Record<string, string>; factors: Record<string, Record<string, string>> }
+export interface ReceivedFrame { cn: string; qn?: string; mn?: string; pw?: string; resent: boolean; encrypted: boolean; flag?: number; dataTime?: string; cp: Record<string, string>; factors: Record<string, Record<string, string>>; /** the length field: the data segment, plain */ length: number; pnum?: number; pno?: number }
 export interface HistoryAnswer { qn: string; qnRtn?: number; exeRtn?: number; frames: ReceivedFrame[] }
 
 const summary = (f: Hj212Frame): ReceivedFrame => ({
   cn: f.cn, ...(f.qn ? { qn: f.qn } : {}), ...(f.mn ? { mn: f.mn } : {}), ...(f.pw !== undefined ? { pw: f.pw } : {}), resent: f.resent, encrypted: f.encrypted,
   ...(f.flag !== undefined ? { flag: f.flag } : {}), ...(f.cp.DataTime ? { dataTime: f.cp.DataTime } : {}), cp: f.cp, factors: f.factors,
+  length: f.length, ...(f.pnum !== undefined ? { pnum: f.pnum, pno: f.pno } : {}),
 });
 
 export class UpstreamSimulator {

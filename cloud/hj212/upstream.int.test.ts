@@ -182,4 +182,25 @@ describe('forwarding to upstream HJ 212 platforms', () => {
     const r = await influx.query(`SELECT "expected", "received", "valid", "effectiveRate" FROM "hj212_rates" WHERE "window" = 'day' AND "station" = '${MN}' AND time = ${DAY}ms`, 'hj212_upstream');
     expect(r.results[0].series[0].values).toEqual([[DAY, 24, 24, 24, 1]]);
   });
+
+  it('a record too long for one 1024-character data segment reaches the platform as split packets (PNUM/PNO), acked once', async () => {
+    // the day before yesterday, 23:00: 24 factors with every statistic (a large incinerator's hourly record)
+    const ts = DAY - 3600_000;
+    const codes = Array.from({ length: 24 }, (_, i) => `a${21000 + i}`);
+    const items = codes.map((code, i) => ({ kind: 'telemetry', id: newMessageId(), seq: ++seq, ts, m: 'hj212', tags: { station: MN, pollutant: code, code, period: 'hour' }, fields: { avg: 10 + i, min: 9 + i, max: 11 + i, cou: 1000.25 + i, zsAvg: 12.5 + i, zsMin: 11.5 + i, zsMax: 13.5 + i, flag: 'N', unit: 'mg/m3', qc: 'ok' } }));
+    const r = cloud.ctx.ingest.accept('ce/v1/env-north/telemetry', Buffer.from(JSON.stringify({ v: 1, site: 'env-north', stream: 'hj212upstream1', sentAt: Date.now(), items })));
+    expect(r.ok && !r.rejected).toBe(true);
+    await cloud.ctx.ingest.flush();
+    const link = feature.upstreams.find((u) => u.cfg.id === 'province')!;
+    const acked = link.status().acked;
+    const from = province.frames().length;
+    await waitFor(() => link.status().acked === acked + 1 && link.status().pending === 0, { what: 'the split record acked' });
+    const packets = province.frames().slice(from);
+    expect(packets.length).toBeGreaterThan(1);
+    expect(packets.map((f) => [f.pnum, f.pno])).toEqual(packets.map((_, i) => [packets.length, i + 1]));
+    expect(new Set(packets.map((f) => f.qn)).size).toBe(1);
+    expect(dataTimes(packets)).toEqual(packets.map(() => formatDataTime(ts)));
+    expect(packets.every((f) => f.length <= 1024)).toBe(true);
+    expect(packets.flatMap((f) => Object.keys(f.factors)).sort()).toEqual(codes);
+  });
 });

@@ -20,7 +20,7 @@ import type { CloudDb } from '../db.ts';
 import type { SeriesStore } from '../store/types.ts';
 import { stOf, type Period, type Registry, type UpstreamConfig } from './config.ts';
 import { effectiveFlag } from './flags.ts';
-import { classifyUpstreamFrame, CN_OF_PERIOD, dataFrame, EXE_RTN, recordCp, replyFrame, type FrameTarget, type UpstreamMessage } from './frames.ts';
+import { classifyUpstreamFrame, CN_OF_PERIOD, dataFrames, EXE_RTN, replyFrame, type FrameTarget, type UpstreamMessage } from './frames.ts';
 import { HJ212_MEASUREMENT, type RecordStore } from './records.ts';
 
 interface OutboxRow { id: number; mn: string; period: Period; ts: number; attempts: number; resent: number; enqueued: number }
@@ -155,11 +155,19 @@ export class UpstreamLink {
         await this.sleep(this.cfg.heartbeatMs > 0 ? Math.min(1000, this.cfg.heartbeatMs) : 1000);
         continue;
       }
-      const frame = this.frameFor(row);
+      let frame: { texts: string[]; qn: string } | undefined;
+      try {
+        frame = this.frameFor(row);
+      } catch (err) {
+        // a record that cannot be framed at all (one factor longer than a data segment) would block the queue
+        this.d.log.error({ upstream: this.cfg.id, mn: row.mn, ts: row.ts, err: errMessage(err) }, 'record cannot be sent upstream; dropped from the queue');
+        this.d.db.prepare("UPDATE hj212_outbox SET state = 'dropped', last_error = ? WHERE id = ?").run(errMessage(err), row.id);
+        continue;
+      }
       if (!frame) { this.d.db.prepare("UPDATE hj212_outbox SET state = 'dropped', last_error = 'record no longer stored' WHERE id = ?").run(row.id); continue; }
       this.d.db.prepare('UPDATE hj212_outbox SET attempts = attempts + 1, sent_at = ?, qn = ? WHERE id = ?').run(this.now(), frame.qn, row.id);
       this.counters.sent++;
-      const ok = await this.sendAndAwaitAck(frame.text, frame.qn);
+      const ok = await this.sendAndAwaitAck(frame.texts, frame.qn);
       if (ok) {
         timeouts = 0;
         this.counters.acked++;
@@ -175,8 +183,8 @@ export class UpstreamLink {
     }
   }
 
-  /** The frame of a queued record as of now (effective flags), or undefined when the record is gone. */
-  private frameFor(row: OutboxRow): { text: string; qn: string } | undefined {
+  /** The frame(s) of a queued record as of now (effective flags; split packets when long), or undefined when the record is gone. */
+  private frameFor(row: OutboxRow): { texts: string[]; qn: string } | undefined {
     const rec = this.d.records.get(row.mn, row.period, row.ts);
     if (!rec) return undefined;
     const corr = this.d.records.corrections(row.mn, row.period, row.ts);
@@ -184,15 +192,16 @@ export class UpstreamLink {
     const loggerResent = Object.values(rec.factors).some((e) => e.fields.resent === true);
     const resent = row.resent === 1 || row.attempts > 0 || loggerResent || this.now() - row.enqueued > this.cfg.backfillAfterMs;
     const qn = this.nextQn();
-    return { qn, text: dataFrame(this.target(row.mn), CN_OF_PERIOD[row.period], recordCp(row.ts, factors, this.d.offsetMinutes), { qn, needsAck: true, resent }) };
+    return { qn, texts: dataFrames(this.target(row.mn), CN_OF_PERIOD[row.period], row.ts, factors, this.d.offsetMinutes, { qn, needsAck: true, resent }) };
   }
 
-  private sendAndAwaitAck(text: string, qn: string): Promise<boolean> {
+  /** Write the frame (or the split packets of one record, in order) and wait for the 9014 ack of its QN. */
+  private sendAndAwaitAck(texts: string[], qn: string): Promise<boolean> {
     return new Promise<boolean>((resolve) => {
       const timer = setTimeout(() => done(false), this.cfg.ackTimeoutMs);
       const done = (ok: boolean) => { clearTimeout(timer); if (this.awaiting?.qn === qn) this.awaiting = undefined; resolve(ok); };
       this.awaiting = { qn, resolve: done };
-      if (!this.write(text)) done(false);
+      for (const text of texts) if (!this.write(text)) { done(false); return; }
     });
   }
 
@@ -242,8 +251,10 @@ export class UpstreamLink {
       const records = await this.history(local, m.period, m.begin, m.end);
       const target = this.target(local);
       for (const r of records) {
-        send(dataFrame(target, m.cn, recordCp(r.ts, r.factors, this.d.offsetMinutes), { qn: m.qn ?? this.nextQn(), needsAck: false }));
-        frames++;
+        for (const text of dataFrames(target, m.cn, r.ts, r.factors, this.d.offsetMinutes, { qn: m.qn ?? this.nextQn(), needsAck: false })) {
+          send(text);
+          frames++;
+        }
       }
       if (!frames) exe = EXE_RTN.NO_DATA;
     } catch (err) {
