@@ -13,9 +13,12 @@ const BENCHES: Record<string, () => Promise<{ run: () => Promise<unknown> }>> = 
   rollout: () => import('./rollout.ts'),
   console: () => import('./console.ts'),
   confirm: () => import('./confirm.ts'),
+  city: () => import('./city.ts'),
 };
 
-const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const argv = process.argv.slice(2);
+// bench names; a word after `--flag` (no `=`) that is no bench name is the flag's value (`city --cities 10`)
+const asked = argv.filter((a, i) => !a.startsWith('-') && (a in BENCHES || !(i > 0 && argv[i - 1].startsWith('--') && !argv[i - 1].includes('='))));
 const unknown = asked.filter((a) => !(a in BENCHES));
 if (unknown.length) {
   console.error(`unknown bench ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
