@@ -10,7 +10,7 @@ describe('air-replay source (real Beijing hourly data)', () => {
   let edge: Edge | undefined;
   afterAll(async () => { await edge?.stop(); await cloud?.stop(); });
 
-  it('replays rows with their Beijing time and values, and resumes after a restart without repeating a row', async () => {
+  it('replays rows with their Beijing time and values, resumes after a restart without repeating a row, and stops at maxRows over both runs', async () => {
     cloud = await startCloud();
     const password = await cloud.ctx.devices.add('site-aq');
     const cfg = edgeConfig({ site: 'site-aq', password, url: `mqtt://127.0.0.1:${cloud.mqttPort}`, stateDir: tempDir('edge-aq-'), sources: [{ type: 'air-replay', id: 'aq', rowsPerSecond: 40, maxRows: 60 }] });
@@ -22,6 +22,10 @@ describe('air-replay source (real Beijing hourly data)', () => {
     closed.close();
     edge = await startEdge(cfg); // resumes at the row after the checkpoint
     await waitFor(() => Number(edge!.outbox.checkpoint('air-replay:aq')) >= stoppedAt + 30, { what: 'resumed rows' });
+    // maxRows counts rows of the data, not of one process: rows 0..59, then the source is done
+    await waitFor(() => edge!.outbox.checkpoint('air-replay:aq') === '59', { what: 'the last of the 60 rows' });
+    await new Promise((r) => setTimeout(r, 300)); // 12 more rows' time at 40 rows/s
+    expect(edge.outbox.checkpoint('air-replay:aq')).toBe('59');
     await waitFor(() => edge!.outbox.size === 0, { what: 'delivered' });
     await cloud.ctx.ingest.flush();
     const r = await cloud.ctx.store.query({ measurement: 'air', fields: ['pm25', 'co', 'temp'], from: 0, to: 2e12, site: 'site-aq' });
@@ -32,6 +36,6 @@ describe('air-replay source (real Beijing hourly data)', () => {
     // one point per hour, no gap and no repeat across the restart
     for (let i = 1; i < values.length; i++) expect((values[i][0] as number) - (values[i - 1][0] as number)).toBe(3600_000);
     expect((await cloud.ctx.ingest.counts())['items.accepted']).toBe(values.length);
-    expect(values.length).toBeGreaterThanOrEqual(stoppedAt + 30);
+    expect(values.length).toBe(60);
   });
 });

@@ -20,10 +20,11 @@ export const AirReplaySchema = Type.Object({
   rowsPerSecond: Type.Number({ exclusiveMinimum: 0, maximum: 100_000, default: 2 }),
   /** `original`: observed time from the data (Beijing time, UTC+8). `now`: stamped when replayed, like a live sensor. */
   time: Type.Union([Type.Literal('original'), Type.Literal('now')], { default: 'original' }),
-  /** Stop after this many rows (default: the whole file). */
+  /** Replay this many rows from startRow, then stop (default: to the end of the file). Counted in the data, so a restart resumes within the same rows rather than replaying maxRows more. */
   maxRows: Type.Optional(Type.Integer({ minimum: 1 })),
   /** Start at this row (0-based) on first start. */
   startRow: Type.Integer({ minimum: 0, default: 0 }),
+  /** At the end (of the file, or of the maxRows window), start again at startRow. */
   loop: Type.Boolean({ default: false }),
 }, { additionalProperties: false });
 export type AirReplayConfig = Static<typeof AirReplaySchema>;
@@ -75,11 +76,15 @@ class AirReplaySource implements Source {
 
   private async run(ctx: SourceContext, file: string, key: string, resumeAt: number): Promise<void> {
     const interval = 1000 / this.cfg.rowsPerSecond;
+    // rows [startRow, end) of the data; a checkpoint at or past the end means this window is done
+    const end = this.cfg.maxRows !== undefined ? this.cfg.startRow + this.cfg.maxRows : Infinity;
     let next = Date.now();
     do {
+      if (resumeAt >= end) resumeAt = this.cfg.loop ? this.cfg.startRow : resumeAt;
+      const before = this.rows;
       for await (const row of prsaRows(file, { skip: resumeAt })) {
         if (this.abort.signal.aborted) return;
-        if (this.cfg.maxRows !== undefined && this.rows >= this.cfg.maxRows) return;
+        if (row.index >= end) break;
         const fields = { ...airFields(row), ...airAqi(row) };
         const items: NewItem[] = Object.keys(fields).length
           ? [{ kind: 'telemetry', ts: this.cfg.time === 'now' ? Date.now() : row.ts, m: 'air', tags: { station: this.cfg.station ?? row.station, source: this.id }, fields }]
@@ -92,7 +97,11 @@ class AirReplaySource implements Source {
         if (wait > 0) await sleep(wait, this.abort.signal);
         else if (this.rows % 256 === 0) await new Promise<void>((r) => setImmediate(r));
       }
-      resumeAt = 0;
+      if (this.cfg.loop && this.rows === before && resumeAt === this.cfg.startRow) {
+        ctx.log.warn({ startRow: this.cfg.startRow }, 'air replay: no rows from startRow on; not looping over nothing');
+        return;
+      }
+      resumeAt = this.cfg.startRow;
     } while (this.cfg.loop && !this.abort.signal.aborted);
   }
 
