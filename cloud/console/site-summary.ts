@@ -35,11 +35,12 @@ export function summarize(r: Record<string, any>, prev: Prev): SiteRow {
   for (const [id, s] of Object.entries((h.sources ?? {}) as Record<string, Record<string, any>>)) {
     if (!s || typeof s !== 'object') continue;
     if (typeof s.framesIn === 'number') {
-      // frame rate from two consecutive status reports of the camera
+      // the camera's own frame rate (edges since fpsIn was added), else from two consecutive status reports
       const key = `${r.site}/${id}`;
       const p = prev.get(key);
       let fps = p?.fps;
       if (p && r.ts > p.ts) fps = Math.round(((s.framesIn - p.frames) / ((r.ts - p.ts) / 1000)) * 10) / 10;
+      if (num(s.fpsIn) !== undefined) fps = s.fpsIn;
       if (!p || r.ts > p.ts) prev.set(key, { ts: r.ts, frames: s.framesIn, fps: fps ?? NaN });
       row.cameras.push({ id, ...(fps !== undefined && Number.isFinite(fps) && fps >= 0 ? { fps } : {}), dropped: num(s.dropped) ?? 0, online: s.online !== false });
     }

@@ -76,6 +76,8 @@ export class CameraSource implements Source {
   private stopped = false;
   private offlineKey: string | undefined;
   private win = { in: 0, out: 0, inferMs: 0, waitMs: 0, totalMs: 0, dropped: 0, skipped: 0, overBudget: 0, since: Date.now() };
+  /** Frames per second in and inferred over the last completed stats window (health reports it). */
+  private lastRates = { in: 0, out: 0 };
   readonly stats: CameraStats = {
     framesIn: 0, framesInferred: 0, framesResampled: 0, dropped: 0, skippedMotion: 0, overBudget: 0, inferMsAvg: 0, inferMsLast: 0, preMsAvg: 0, postMsAvg: 0, waitMsAvg: 0, latencyMsAvg: 0, motionMsAvg: 0,
     snapshots: 0, snapshotErrors: 0, events: 0,
@@ -305,6 +307,7 @@ export class CameraSource implements Source {
     };
     for (const [rule, n] of Object.entries(this.rules.zoneCounts)) fields[`zone_${rule}`] = n;
     for (const [rule, c] of Object.entries(this.rules.counts)) for (const [dir, n] of Object.entries(c)) fields[`line_${rule}_${dir}`] = n;
+    this.lastRates = { in: fields.fps_in, out: fields.fps_out };
     this.win = { in: 0, out: 0, inferMs: 0, waitMs: 0, totalMs: 0, dropped: 0, skipped: 0, overBudget: 0, since: now };
     try {
       this.ctx.emit([{ kind: 'telemetry', ts: now, m: 'camera_stats', tags: { camera: this.id }, fields }]);
@@ -324,8 +327,20 @@ export class CameraSource implements Source {
     return {
       online: this.stream?.isOnline ?? false, lastError: this.stream?.lastError?.code, ...this.stats, stream: this.stream?.counters, tracks: this.lastTracks.length, rules: this.geometry,
       motion: this.config.motion.enabled ? 1 : 0, detectorWorkers: pool?.workers ?? 0, detectorCameras: pool?.laneCount ?? 0,
+      ...this.rates(),
       ...(ff ? { ffmpeg: { path: ff.path, from: ff.from, version: ff.version } } : {}),
     };
+  }
+
+  /**
+   * Frames per second decoded (`fpsIn`) and inferred (`fpsOut`) now: over the current stats window
+   * once it is 2 s old, else the last completed window's, so a status report carries the camera's
+   * rate on its own (the console need not wait for a second report).
+   */
+  private rates(): { fpsIn: number; fpsOut: number } {
+    const dt = (Date.now() - this.win.since) / 1000;
+    if (dt >= 2 || (!this.lastRates.in && dt > 0.5)) return { fpsIn: round(this.win.in / dt), fpsOut: round(this.win.out / dt) };
+    return { fpsIn: this.lastRates.in, fpsOut: this.lastRates.out };
   }
 
   /** Wait for snapshots still being encoded (tests, clean shutdown). */

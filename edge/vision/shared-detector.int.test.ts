@@ -61,8 +61,11 @@ describe('shared detector (real ffmpeg + YOLOX-nano)', () => {
     expect(c1.waitMsAvg).toBeLessThan(3 * Math.max(f1.latencyMsAvg, 50));
     // health (→ edge /metrics) carries them as numbers
     const h = calm.health();
-    for (const k of ['framesInferred', 'dropped', 'waitMsAvg', 'latencyMsAvg', 'detectorWorkers', 'detectorCameras']) expect(typeof h[k], k).toBe('number');
+    for (const k of ['framesInferred', 'dropped', 'waitMsAvg', 'latencyMsAvg', 'detectorWorkers', 'detectorCameras', 'fpsIn', 'fpsOut']) expect(typeof h[k], k).toBe('number');
     expect(h.detectorCameras).toBe(2);
+    // its own frame rate, so a single status report shows it (the calm camera decodes at 5 fps)
+    expect(h.fpsIn as number).toBeGreaterThan(2.5);
+    expect(h.fpsIn as number).toBeLessThan(7.5);
   });
 
   it('a per-camera budget (detector.inferFps) caps one camera without dropping frames of the other', async () => {
